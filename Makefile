@@ -1,7 +1,7 @@
 # Umbra build. `make` builds the kernel; `make run` boots it nested in QEMU;
 # `make test` runs host unit tests and emulator boot tests (see README.md).
 
-CC      ?= gcc
+CC      := gcc
 HOSTCC  ?= gcc
 LD      := ld
 OBJCOPY := objcopy
@@ -23,11 +23,13 @@ all: $(BUILD)/umbra.elf $(BUILD)/umbra32.elf
 
 $(BUILD)/k/%.c.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(KCFLAGS) -MMD -MP -c $< -o $@
 
 $(BUILD)/k/%.S.o: %.S
 	@mkdir -p $(dir $@)
-	$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
+	@echo "  AS      $<"
+	@$(CC) $(KASFLAGS) -MMD -MP -c $< -o $@
 
 # The 64-bit image carries the multiboot2 header (GRUB); the ELF32 copy is for
 # QEMU's -kernel, which loads only ELF32 multiboot v1 images. Both headers are
@@ -69,13 +71,15 @@ UNIT_bootinfo_SRCS := kernel/bootinfo.c lib/cmdline.c lib/string.c
 UNIT_frame_SRCS    := mm/frame.c lib/string.c
 UNIT_kmalloc_SRCS  := mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_acpi_SRCS     := drivers/acpi.c lib/string.c
+UNIT_memmap_SRCS   := mm/memmap.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(patsubst %,$(BUILD)/unit/test_%,$(UNIT_TESTS))
 
 $(BUILD)/unit/test_%: tests/unit/test_%.c $(UNIT_COMMON) tests/unit/unit.h FORCE_DEPS
 	@mkdir -p $(dir $@)
-	$(HOSTCC) $(HOSTCFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_$*_SRCS)
+	@echo "  HOSTCC  $@"
+	@$(HOSTCC) $(HOSTCFLAGS) -o $@ $< $(UNIT_COMMON) $(UNIT_$*_SRCS)
 
 FORCE_DEPS: $(wildcard lib/*.c lib/*.h kernel/*.h kernel/*.c mm/*.c mm/*.h drivers/*.c drivers/*.h)
 .PHONY: FORCE_DEPS

@@ -22,19 +22,31 @@ typedef struct {
 
 static inline void spin_init(spinlock_t *l) { l->locked = 0; }
 
-static inline unsigned long spin_lock(spinlock_t *l)
+/* For locks held across a context switch (the run queue): the caller has
+ * interrupts off already and another thread may release the lock. */
+static inline void raw_spin_lock(spinlock_t *l)
 {
-	unsigned long flags = irq_save();
 	while (__atomic_exchange_n(&l->locked, 1, __ATOMIC_ACQUIRE)) {
 		while (__atomic_load_n(&l->locked, __ATOMIC_RELAXED))
 			cpu_relax();
 	}
+}
+
+static inline void raw_spin_unlock(spinlock_t *l)
+{
+	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+}
+
+static inline unsigned long spin_lock(spinlock_t *l)
+{
+	unsigned long flags = irq_save();
+	raw_spin_lock(l);
 	return flags;
 }
 
 static inline void spin_unlock(spinlock_t *l, unsigned long flags)
 {
-	__atomic_store_n(&l->locked, 0, __ATOMIC_RELEASE);
+	raw_spin_unlock(l);
 	irq_restore(flags);
 }
 

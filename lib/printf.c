@@ -62,11 +62,13 @@ int umbra_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 			continue;
 		}
 		fmt++;
-		bool left = false;
+		bool left = false, alt = false;
 		char pad = ' ';
 		for (;; fmt++) {
 			if (*fmt == '-')
 				left = true;
+			else if (*fmt == '#')
+				alt = true;
 			else if (*fmt == '0')
 				pad = '0';
 			else
@@ -119,6 +121,11 @@ int umbra_vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				v = (unsigned short)v;
 			else if (lng <= -2)
 				v = (unsigned char)v;
+			if (alt && *fmt != 'u') {
+				put(&o, '0');
+				put(&o, 'x');
+				width -= 2;
+			}
 			put_number(&o, v, false, *fmt == 'u' ? 10 : 16,
 				   *fmt == 'X', width, left, pad);
 			break;

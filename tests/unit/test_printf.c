@@ -19,6 +19,8 @@ TEST(integers)
 	CHECK_STR(FMT("%zu", (size_t)12345), "12345");
 	CHECK_STR(FMT("%hhx", 0x1ff), "ff");
 	CHECK_STR(FMT("%hd", 70000), "4464");
+	CHECK_STR(FMT("%#x", 0x1f), "0x1f");
+	CHECK_STR(FMT("%#06x", 0x1f), "0x001f");
 }
 
 TEST(width_and_padding)
