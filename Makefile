@@ -18,7 +18,7 @@ KLDFLAGS := -nostdlib -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segme
 KSRCS := $(wildcard boot/*.S arch/x86/*.S arch/x86/*.c kernel/*.c lib/*.c mm/*.c drivers/*.c)
 KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
 
-.PHONY: all iso run test test-full unit boot-tests clang-check setup clean
+.PHONY: all iso run test test-full unit unit-bins clang-check setup clean
 all: $(BUILD)/umbra.elf $(BUILD)/umbra32.elf
 
 $(BUILD)/k/%.c.o: %.c
@@ -35,7 +35,8 @@ $(BUILD)/k/%.S.o: %.S
 # QEMU's -kernel, which loads only ELF32 multiboot v1 images. Both headers are
 # present in both files; each loader finds its own.
 $(BUILD)/umbra.elf: $(KOBJS) linker.ld
-	$(LD) $(KLDFLAGS) -o $@ $(KOBJS)
+	@echo "  LD      $@"
+	@$(LD) $(KLDFLAGS) -o $@ $(KOBJS)
 
 $(BUILD)/umbra32.elf: $(BUILD)/umbra.elf
 	$(OBJCOPY) -O elf32-i386 $< $@
@@ -83,6 +84,8 @@ $(BUILD)/unit/test_%: tests/unit/test_%.c $(UNIT_COMMON) tests/unit/unit.h FORCE
 
 FORCE_DEPS: $(wildcard lib/*.c lib/*.h kernel/*.h kernel/*.c mm/*.c mm/*.h drivers/*.c drivers/*.h)
 .PHONY: FORCE_DEPS
+
+unit-bins: $(UNIT_BINS)
 
 unit: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do $$t || exit 1; done

@@ -391,7 +391,10 @@ struct rsdp_fields {
 /*
  * Checks an RSDP image of len readable bytes (5.2.5.3): signature, the
  * ACPI 1.0 checksum over 20 bytes and, for revision >= 2, the length and the
- * extended checksum. Returns NULL when valid, else the reason.
+ * extended checksum. A revision 2 RSDP cut to 20 bytes is accepted as a 1.0
+ * one: GRUB's multiboot2 "old ACPI" tag copies 20 bytes, and on UEFI the
+ * ACPI 1.0 table may be a revision 2 RSDP. Returns NULL when valid, else
+ * the reason.
  */
 static const char *rsdp_check(const u8 *p, size_t len)
 {
@@ -403,7 +406,7 @@ static const char *rsdp_check(const u8 *p, size_t len)
 		return "bad signature";
 	if (checksum(p, ACPI_RSDP_V1_LEN) != 0)
 		return "bad checksum";
-	if (rs->revision < 2)
+	if (rs->revision < 2 || len == ACPI_RSDP_V1_LEN)
 		return NULL;
 	if (len < sizeof(*rs))
 		return "too short for revision 2";
@@ -415,14 +418,14 @@ static const char *rsdp_check(const u8 *p, size_t len)
 }
 
 /* Call only after rsdp_check() succeeded on the same bytes. */
-static void rsdp_extract(const u8 *p, struct rsdp_fields *f)
+static void rsdp_extract(const u8 *p, size_t len, struct rsdp_fields *f)
 {
 	const struct acpi_rsdp *rs = (const void *)p;
 
 	f->revision = rs->revision;
 	memcpy(f->oem_id, rs->oem_id, sizeof(f->oem_id));
 	f->rsdt = rs->rsdt_address;
-	f->xsdt = rs->revision >= 2 ? rs->xsdt_address : 0;
+	f->xsdt = rs->revision >= 2 && len >= sizeof(*rs) ? rs->xsdt_address : 0;
 }
 
 /*
@@ -1115,7 +1118,7 @@ bool acpi_parse(const struct phys_reader *r, const void *rsdp, size_t rsdp_len,
 		acpi_warn(out, "RSDP rejected: %s", why);
 		return false;
 	}
-	rsdp_extract(rsdp, &f);
+	rsdp_extract(rsdp, rsdp_len, &f);
 	return parse_root(r, &f, out);
 }
 
@@ -1136,7 +1139,7 @@ bool acpi_parse_phys(const struct phys_reader *r, paddr_t rsdp_pa,
 		acpi_warn(out, "RSDP at 0x%llx rejected: %s", ULL(rsdp_pa), why);
 		return false;
 	}
-	rsdp_extract(p, &f);
+	rsdp_extract(p, len, &f);
 	return parse_root(r, &f, out);
 }
 
@@ -1233,7 +1236,7 @@ static void print_fadt(const struct acpi_info *a)
 			 a->reset_value);
 	else
 		log_info("acpi: no reset register");
-	log_info("acpi: boot arch 0x%x%s (legacy devices %s, 8042 %s), century %u, DSDT 0x%llx",
+	log_info("acpi: boot arch 0x%x%s (legacy devices %s, 8042 %s), century reg 0x%x, DSDT 0x%llx",
 		 a->iapc_boot_arch, a->boot_arch_valid ? "" : " (n/a)",
 		 a->legacy_devices ? "yes" : "no", a->has_8042 ? "yes" : "no",
 		 a->century, ULL(a->dsdt_pa));

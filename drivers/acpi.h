@@ -166,7 +166,8 @@ bool acpi_find_rsdp_legacy(const struct phys_reader *r, paddr_t *rsdp_pa);
 
 /*
  * Parses the tables reachable from the RSDP bytes rsdp[0..rsdp_len) (a copy
- * from multiboot2 tags 14/15, or mapped memory). out is fully overwritten.
+ * from multiboot2 tags 14/15, or mapped memory). A 20-byte copy is used as
+ * an ACPI 1.0 RSDP (RSDT only) whatever its revision. out is fully overwritten.
  * Returns false if the RSDP is invalid or no usable root table was found;
  * individual tables may still be missing on success (check *_valid).
  */

@@ -38,11 +38,12 @@ static void acpi_soft_off(void)
 		return;
 	}
 	acpi_enable_mode();
-	u16 a = acpi_s5_pm1_value(acpi, false);
-	u16 keep = inw(acpi->pm1a_cnt) & ~(ACPI_PM1_CNT_SLP_TYP_MASK | ACPI_PM1_CNT_SLP_EN);
+	/* Keep the other control bits; PM1b first so PM1a's write ends it. */
+	const u16 sleep_bits = ACPI_PM1_CNT_SLP_TYP_MASK | ACPI_PM1_CNT_SLP_EN;
 	if (acpi->pm1b_cnt)
-		outw(acpi->pm1b_cnt, (inw(acpi->pm1b_cnt) & keep) | acpi_s5_pm1_value(acpi, true));
-	outw(acpi->pm1a_cnt, keep | a);
+		outw(acpi->pm1b_cnt, (inw(acpi->pm1b_cnt) & ~sleep_bits) |
+					     acpi_s5_pm1_value(acpi, true));
+	outw(acpi->pm1a_cnt, (inw(acpi->pm1a_cnt) & ~sleep_bits) | acpi_s5_pm1_value(acpi, false));
 	tsc_delay_us(100000);
 	log_err("power: ACPI S5 did not power off");
 }

@@ -26,7 +26,6 @@ struct region_list {
 	struct bootmem_region *regions;
 	u32 *count;
 	u32 max;
-	bool full;		/* already warned that it overflowed */
 	const char *name;	/* for messages */
 };
 
@@ -55,8 +54,8 @@ static bool phys_copy(const struct phys_reader *r, paddr_t pa, void *dst,
 /*
  * Adds [start, start + len) to the list, merging it into the previous region
  * when they are contiguous and of the same type (EFI maps in particular are
- * split into many such pieces). Empty regions are dropped. Returns false once
- * the list is full, so callers stop walking their table.
+ * split into many such pieces). Empty regions are dropped. Returns false, and
+ * warns, when the list is full: callers then stop walking their table.
  */
 static bool region_add(struct parse_state *st, struct region_list *l,
 		       u64 start, u64 len, u32 type)
@@ -77,10 +76,8 @@ static bool region_add(struct parse_state *st, struct region_list *l,
 		return true;
 	}
 	if (*l->count >= l->max) {
-		if (!l->full)
-			bi_warn(bi, "%s has more than %u regions, rest ignored",
-				l->name, l->max);
-		l->full = true;
+		bi_warn(bi, "%s has more than %u regions, rest ignored",
+			l->name, l->max);
 		return false;
 	}
 	l->regions[*l->count] = (struct bootmem_region){
@@ -100,7 +97,7 @@ static u32 mb_type_class(u32 type)
 }
 
 /*
- * UEFI 2.10 §7.2.1 Table 7-6 (memory type usage after ExitBootServices()):
+ * UEFI 2.10 §7.2.1, "Memory Type Usage after ExitBootServices()":
  * loader and boot-services memory become free for the OS, ACPI tables are
  * reclaimable, NVS must be preserved; runtime services, MMIO, persistent and
  * unaccepted memory are not general-purpose RAM.
@@ -589,8 +586,11 @@ static bool mb2_parse(struct parse_state *st, paddr_t info_pa)
 	if (total < sizeof(hdr) + sizeof(struct mb2_tag)) {
 		bi_warn(bi, "multiboot2 total_size %lu is too small to hold an end tag",
 			total);
-		total = MAX(total, sizeof(hdr));
-	} else if (total > BOOTINFO_MAX_INFO_SIZE) {
+		bi->info.start = info_pa;
+		bi->info.end = info_pa + sizeof(hdr);
+		return true;
+	}
+	if (total > BOOTINFO_MAX_INFO_SIZE) {
 		bi_warn(bi, "multiboot2 total_size %lu is implausible, reading at most %u bytes",
 			total, BOOTINFO_MAX_INFO_SIZE);
 		total = BOOTINFO_MAX_INFO_SIZE;
@@ -739,7 +739,8 @@ static u64 union_bytes(const struct bootmem_region *map, u32 count, u32 type)
 		bool found = false, grew;
 
 		for (u32 i = 0; i < count; i++) {
-			if (map[i].type != type || map[i].end <= pos)
+			if (map[i].type != type || map[i].end <= pos ||
+			    map[i].start >= map[i].end)
 				continue;
 			u64 s = MAX(map[i].start, pos);
 			if (!found || s < start)

@@ -20,6 +20,7 @@
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
 #include "lib/cmdline.h"
+#include "lib/string.h"
 #include "mm/frame.h"
 #include "mm/kmalloc.h"
 #include "mm/memmap.h"
@@ -77,7 +78,8 @@ static void memory_init(void)
 	static struct memmap free_ram;
 	const struct bootmem_region *map = bootinfo.mmap;
 	u32 count = bootinfo.mmap_count;
-	if (!count && bootinfo.has_efi_mmap) {
+	/* A map built from mem_lower/mem_upper is a guess; UEFI's is exact. */
+	if (bootinfo.mmap_source != BOOTINFO_MMAP_MULTIBOOT && bootinfo.efi_mmap_count) {
 		map = bootinfo.efi_mmap;
 		count = bootinfo.efi_mmap_count;
 	}
@@ -181,6 +183,20 @@ static void virt_init(void)
 	}
 }
 
+/* `crashtest=pagefault`: fault on purpose, so tests can check that a bug in
+ * the hypervisor is reported (registers, stack trace) and stops every CPU. */
+static void crashtest(const char *cmdline)
+{
+	char val[32];
+	if (!cmdline_get(cmdline, "crashtest", val, sizeof(val)))
+		return;
+	if (!strcmp(val, "pagefault")) {
+		log_info("crashtest: writing to unmapped address 0xdead0000beef");
+		*(volatile u64 *)0xdead0000beefull = 1;
+	}
+	log_warn("crashtest: unknown crash '%s'", val);
+}
+
 void kmain(u32 magic, u32 info_pa)
 {
 	percpu_init(&cpus[0], 0, 0);
@@ -224,10 +240,11 @@ void kmain(u32 magic, u32 info_pa)
 	cpus_init();
 	virt_init();
 
+	crashtest(bootinfo.cmdline);
 	if (cmdline_has(bootinfo.cmdline, "selftest")) {
 		thread_create("selftest", 0, selftest_thread, NULL);
 	} else {
-		log_info("Umbra ready: %u CPUs, no guests configured", nr_cpus);
+		log_info("Umbra ready: %u CPU%s, no guests configured", nr_cpus, nr_cpus == 1 ? "" : "s");
 		power_test_exit(UMBRA_EXIT_PASS);
 	}
 	sched_idle_loop();

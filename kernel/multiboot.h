@@ -23,19 +23,19 @@
 #define MB1_HEADER_AOUT_KLUDGE		0x00010000 /* address fields valid */
 
 /* §3.3 multiboot_info.flags: which fields the loader filled in. */
-#define MB1_INFO_MEMORY			(1u << 0)  /* mem_lower, mem_upper */
-#define MB1_INFO_BOOTDEV		(1u << 1)
-#define MB1_INFO_CMDLINE		(1u << 2)
-#define MB1_INFO_MODS			(1u << 3)
-#define MB1_INFO_AOUT_SYMS		(1u << 4)
-#define MB1_INFO_ELF_SHDR		(1u << 5)
-#define MB1_INFO_MEM_MAP		(1u << 6)
-#define MB1_INFO_DRIVE_INFO		(1u << 7)
-#define MB1_INFO_CONFIG_TABLE		(1u << 8)
-#define MB1_INFO_BOOT_LOADER_NAME	(1u << 9)
-#define MB1_INFO_APM_TABLE		(1u << 10)
-#define MB1_INFO_VBE_INFO		(1u << 11)
-#define MB1_INFO_FRAMEBUFFER_INFO	(1u << 12)
+#define MB1_INFO_MEMORY			(1 << 0)  /* mem_lower, mem_upper */
+#define MB1_INFO_BOOTDEV		(1 << 1)
+#define MB1_INFO_CMDLINE		(1 << 2)
+#define MB1_INFO_MODS			(1 << 3)
+#define MB1_INFO_AOUT_SYMS		(1 << 4)
+#define MB1_INFO_ELF_SHDR		(1 << 5)
+#define MB1_INFO_MEM_MAP		(1 << 6)
+#define MB1_INFO_DRIVE_INFO		(1 << 7)
+#define MB1_INFO_CONFIG_TABLE		(1 << 8)
+#define MB1_INFO_BOOT_LOADER_NAME	(1 << 9)
+#define MB1_INFO_APM_TABLE		(1 << 10)
+#define MB1_INFO_VBE_INFO		(1 << 11)
+#define MB1_INFO_FRAMEBUFFER_INFO	(1 << 12)
 
 /* --- Multiboot2 ------------------------------------------------------------ */
 

@@ -25,14 +25,17 @@ static int passed, failed;
 		}                                                             \
 	} while (0)
 
-/* ---- helpers: run one function per CPU as threads and wait for all ---- */
+/* ---- helpers: run one function per CPU as threads and wait for all ----
+ * Workers are created first and parked, so the caller can snapshot state
+ * (e.g. free memory) with every thread stack already allocated. */
 
 struct fanout {
 	bool (*fn)(u32 cpu, void *arg);
 	void *arg;
-	u32 remaining;
-	u32 failures;
+	u32 ready, remaining, failures;
+	bool go, release;
 	struct thread *waiter;
+	struct thread *workers[MAX_CPUS];
 };
 
 struct fanout_slot {
@@ -40,30 +43,66 @@ struct fanout_slot {
 	u32 cpu;
 };
 
+static void wait_until(const bool *flag)
+{
+	while (!__atomic_load_n(flag, __ATOMIC_ACQUIRE))
+		thread_block();
+}
+
 static void fanout_worker(void *p)
 {
 	struct fanout_slot *s = p;
 	struct fanout *f = s->f;
+	struct thread *waiter = f->waiter;
+	if (__atomic_add_fetch(&f->ready, 1, __ATOMIC_ACQ_REL) == nr_cpus)
+		thread_wake(waiter);
+	wait_until(&f->go);
 	if (!f->fn(s->cpu, f->arg))
 		__atomic_fetch_add(&f->failures, 1, __ATOMIC_RELAXED);
 	if (__atomic_sub_fetch(&f->remaining, 1, __ATOMIC_ACQ_REL) == 0)
-		thread_wake(f->waiter);
+		thread_wake(waiter);
+	wait_until(&f->release);
+	if (__atomic_sub_fetch(&f->ready, 1, __ATOMIC_ACQ_REL) == 0)
+		thread_wake(waiter);
 }
 
-/* Runs fn(cpu, arg) in a new thread on every online CPU at once. */
-static bool run_on_all_cpus(bool (*fn)(u32, void *), void *arg)
+static void fanout_set(struct fanout *f, bool *flag)
+{
+	__atomic_store_n(flag, true, __ATOMIC_RELEASE);
+	for (u32 i = 0; i < nr_cpus; i++)
+		thread_wake(f->workers[i]);
+}
+
+static void wait_count(u32 *count, u32 want)
+{
+	while (__atomic_load_n(count, __ATOMIC_ACQUIRE) != want)
+		thread_block();
+}
+
+/* Runs fn(cpu, arg) in a thread on every online CPU at once; `between`
+ * (if set) runs before the start and after the end, with all workers alive. */
+static bool run_on_all_cpus(bool (*fn)(u32, void *), void *arg, void (*between)(void *),
+			    void *between_arg)
 {
 	static struct fanout_slot slots[MAX_CPUS];
-	struct fanout f = { fn, arg, nr_cpus, 0, current_thread() };
+	static struct fanout f;
+	f = (struct fanout){ .fn = fn, .arg = arg, .remaining = nr_cpus,
+			     .waiter = current_thread() };
 	for (u32 i = 0; i < nr_cpus; i++) {
 		slots[i] = (struct fanout_slot){ &f, i };
-		if (!thread_create("selftest-worker", i, fanout_worker, &slots[i])) {
-			log_err("selftest: cannot create a thread on CPU %u", i);
-			return false;
-		}
+		f.workers[i] = thread_create("selftest-worker", i, fanout_worker, &slots[i]);
+		if (!f.workers[i])
+			panic("selftest: cannot create a thread on CPU %u", i);
 	}
-	while (__atomic_load_n(&f.remaining, __ATOMIC_ACQUIRE))
-		thread_block();
+	wait_count(&f.ready, nr_cpus);
+	if (between)
+		between(between_arg);
+	fanout_set(&f, &f.go);
+	wait_count(&f.remaining, 0);
+	if (between)
+		between(between_arg);
+	fanout_set(&f, &f.release);
+	wait_count(&f.ready, 0);
 	return f.failures == 0;
 }
 
@@ -118,12 +157,22 @@ static bool frame_worker(u32 cpu, void *arg)
 	return true;
 }
 
+struct frame_snapshots {
+	u32 taken;
+	struct frame_stats s[2]; /* before the workers start, after they end */
+};
+
+static void frame_snapshot(void *arg)
+{
+	struct frame_snapshots *snap = arg;
+	frame_get_stats(&snap->s[snap->taken++]);
+}
+
 static bool test_frame_contention(void)
 {
-	struct frame_stats before, after;
-	frame_get_stats(&before);
-	bool ok = run_on_all_cpus(frame_worker, NULL);
-	frame_get_stats(&after);
+	struct frame_snapshots snap = { 0 };
+	bool ok = run_on_all_cpus(frame_worker, NULL, frame_snapshot, &snap);
+	struct frame_stats before = snap.s[0], after = snap.s[1];
 	EXPECT(ok, "a worker failed");
 	EXPECT(after.free_pages == before.free_pages, "free pages %llu before, %llu after",
 	       (unsigned long long)before.free_pages, (unsigned long long)after.free_pages);
@@ -159,7 +208,7 @@ static bool kmalloc_worker(u32 cpu, void *arg)
 
 static bool test_kmalloc_contention(void)
 {
-	return run_on_all_cpus(kmalloc_worker, NULL);
+	return run_on_all_cpus(kmalloc_worker, NULL, NULL, NULL);
 }
 
 /* ---- IPIs ---- */
@@ -216,7 +265,7 @@ static bool timer_worker(u32 cpu, void *arg)
 
 static bool test_timers(void)
 {
-	return run_on_all_cpus(timer_worker, NULL);
+	return run_on_all_cpus(timer_worker, NULL, NULL, NULL);
 }
 
 /* ---- threads blocking and waking each other across CPUs ---- */

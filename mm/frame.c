@@ -26,6 +26,7 @@ struct frame {
 	u8 order;	/* block order, valid on FS_FREE and FS_ALLOC frames */
 	u16 unused;
 };
+_Static_assert(sizeof(struct frame) == 16, "frame metadata size is documented");
 
 /*
  * Locking rule: frame_lock guards the free lists, the stats and the state,
@@ -38,7 +39,8 @@ static spinlock_t frame_lock = SPINLOCK_INIT;
 static struct frame *frames;	/* frames[i] describes pfn base_pfn + i */
 static u64 base_pfn;		/* aligned to MAX_BLOCK_PAGES, so buddies of */
 static u64 nframes;		/* in-range blocks are always in range too */
-static u32 free_head[FRAME_MAX_ORDER + 1];
+/* NIL until frame_init, so allocating before it fails instead of crashing. */
+static u32 free_head[FRAME_MAX_ORDER + 1] = { [0 ... FRAME_MAX_ORDER] = NIL };
 static struct frame_stats stats;
 static bool initialized;
 
@@ -124,8 +126,6 @@ void frame_init(const struct mem_range *usable, size_t n)
 
 	ASSERT(!initialized);
 	initialized = true;
-	for (unsigned o = 0; o <= FRAME_MAX_ORDER; o++)
-		free_head[o] = NIL;
 
 	for (size_t i = 0; i < n; i++) {
 		if (clip_range(&usable[i], ~0ull, &s, &e)) {
@@ -322,6 +322,8 @@ void frame_reset_for_test(void)
 	base_pfn = 0;
 	nframes = 0;
 	memset(&stats, 0, sizeof(stats));
+	for (unsigned o = 0; o <= FRAME_MAX_ORDER; o++)
+		free_head[o] = NIL;
 	initialized = false;
 }
 #endif

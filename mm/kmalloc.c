@@ -36,6 +36,11 @@ struct size_class {
 	u64 in_use;
 };
 
+_Static_assert(sizeof(struct free_obj) <= KMALLOC_MIN_SIZE, "links fit a free object");
+_Static_assert(KMALLOC_MAX_SLAB <= PAGE_SIZE, "slab objects fit a page");
+_Static_assert(PAGE_SIZE / KMALLOC_MIN_SIZE < (1u << 20), "live count fits the tag");
+_Static_assert(KMALLOC_MAX_SIZE == PAGE_SIZE << FRAME_MAX_ORDER, "one buddy block");
+
 /* Zero-initialised: unlocked, empty. No init call needed. */
 static struct size_class classes[KMALLOC_NR_CLASSES];
 static u64 large_pages;	/* atomic */

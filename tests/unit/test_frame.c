@@ -228,7 +228,8 @@ TEST(layout_accounting)
 	CHECK_EQ(s.total_pages + s.metadata_pages, MAIN_USABLE_PAGES);
 	/* 16 bytes per frame of the span, rounded out to 4 MiB blocks. */
 	CHECK(s.metadata_pages > 0);
-	CHECK(s.metadata_pages <= ((0x4100000 - 0x101000) / PAGE_SIZE + 2048) * 16 / PAGE_SIZE + 1);
+	CHECK(s.metadata_pages <=
+	      ((0x4100000 - 0x101000) / PAGE_SIZE + 2048) * 16 / PAGE_SIZE + 1);
 	CHECK_EQ(s.free_pages, s.total_pages);
 
 	n = exhaust(0, 0);

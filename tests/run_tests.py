@@ -1,0 +1,317 @@
+#!/usr/bin/env python3
+"""Umbra test runner: host unit tests, a clang build, and boot tests in QEMU
+(AMD-V/NPT, TCG) and Bochs (VT-x/EPT). Every emulator run has a timeout; a
+failure names the test and shows the last console lines. The last line of
+output is "N passed, N failed, N skipped"."""
+
+import argparse
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+BUILD = os.path.join(ROOT, "build")
+OVMF_CODE = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+OVMF_VARS = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+# QEMU's isa-debug-exit turns value v into exit status v*2+1 (drivers/power.h).
+STATUS_PASS = 0x10 * 2 + 1
+STATUS_PANIC = 0x12 * 2 + 1
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+results = {"passed": 0, "failed": 0, "skipped": 0}
+failures = []
+
+
+def say(msg):
+    print(msg, flush=True)
+
+
+def record(name, ok, detail="", seconds=None):
+    took = f" ({seconds:.1f} s)" if seconds is not None else ""
+    if ok:
+        results["passed"] += 1
+        say(f"ok   {name}{took}")
+    else:
+        results["failed"] += 1
+        failures.append(name)
+        say(f"FAIL {name}{took}: {detail}")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, cwd=ROOT, text=True, capture_output=True, **kw)
+
+
+# ---------------------------------------------------------------- host tests
+def unit_tests():
+    r = run(["make", "--no-print-directory", "-j2", "unit-bins"])
+    if r.returncode != 0:
+        record("unit tests build", False, r.stdout[-3000:] + r.stderr[-3000:])
+        return
+    bins = sorted(p for p in os.listdir(os.path.join(BUILD, "unit")) if p.startswith("test_"))
+    for b in bins:
+        t0 = time.time()
+        try:
+            r = run([os.path.join(BUILD, "unit", b)], timeout=600)
+        except subprocess.TimeoutExpired:
+            record(f"unit/{b}", False, "timed out after 600 s")
+            continue
+        m = re.search(r"(\d+) passed, (\d+) failed", r.stdout)
+        if not m:
+            record(f"unit/{b}", False, f"exit {r.returncode}, no result line\n{r.stderr[-3000:]}")
+            continue
+        p, f = int(m.group(1)), int(m.group(2))
+        results["passed"] += p
+        results["failed"] += f
+        took = time.time() - t0
+        if f or r.returncode != 0:
+            failures.append(f"unit/{b}")
+            say(f"FAIL unit/{b} ({took:.1f} s): {p} passed, {f} failed, exit {r.returncode}")
+            say(indent(r.stderr[-4000:]))
+        else:
+            say(f"ok   unit/{b}: {p} cases ({took:.1f} s)")
+
+
+def clang_build():
+    t0 = time.time()
+    if not shutil.which("clang"):
+        results["skipped"] += 1
+        say("skip kernel builds with clang: clang not installed")
+        return
+    r = run(["make", "--no-print-directory", "-j2", "clang-check"])
+    record("kernel builds with clang -Werror", r.returncode == 0,
+           (r.stdout + r.stderr)[-3000:], time.time() - t0)
+
+
+# ---------------------------------------------------------------- emulators
+def indent(text, n=40):
+    lines = [l for l in text.splitlines() if l.strip()][-n:]
+    return "\n".join("    | " + l for l in lines)
+
+
+def iso_for(cmdline):
+    """One ISO per distinct Umbra command line, cached for the run."""
+    key = re.sub(r"[^A-Za-z0-9]+", "_", cmdline).strip("_") or "default"
+    path = os.path.join(BUILD, "iso", f"umbra-{key}.iso")
+    if not os.path.exists(path):
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        r = run(["scripts/mkiso.sh", path, os.path.join(BUILD, "umbra.elf"), cmdline])
+        if r.returncode != 0:
+            raise RuntimeError("mkiso failed: " + r.stderr[-2000:])
+    return path
+
+
+def qemu_cmd(t, workdir):
+    cmd = ["qemu-system-x86_64", "-accel", "tcg", "-cpu", t.get("cpu", "qemu64,+svm,+npt"),
+           "-m", t.get("mem", "256"), "-smp", str(t.get("smp", 1)), "-display", "none",
+           "-no-reboot", "-serial", "stdio", "-monitor", "none",
+           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    boot = t.get("boot", "kernel")
+    if boot == "kernel":
+        cmd += ["-kernel", os.path.join(BUILD, "umbra32.elf"), "-append", t["cmdline"]]
+    else:
+        cmd += ["-cdrom", iso_for(t["cmdline"])]
+        if boot == "uefi":
+            vars_fd = os.path.join(workdir, "vars.fd")
+            shutil.copy(OVMF_VARS, vars_fd)
+            cmd += ["-drive", f"if=pflash,format=raw,readonly=on,file={OVMF_CODE}",
+                    "-drive", f"if=pflash,format=raw,file={vars_fd}"]
+    return cmd
+
+
+BOCHS_RC = """megs: {mem}
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+display_library: rfb, options="timeout=0"
+ata0-master: type=cdrom, path={iso}, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev={serial}
+clock: sync=none
+cpu: {cpu}, count={smp}, ips=50000000, reset_on_triple_fault=0
+{cpuid}
+speaker: enabled=0
+log: {log}
+"""
+
+
+def bochs_cmd(t, workdir):
+    serial = os.path.join(workdir, "serial.txt")
+    rc = os.path.join(workdir, "umbra.bxrc")
+    cont = os.path.join(workdir, "cont.rc")
+    with open(cont, "w") as f:
+        f.write("c\n")
+    with open(rc, "w") as f:
+        f.write(BOCHS_RC.format(mem=t.get("mem", "256"), iso=iso_for(t["cmdline"]),
+                                serial=serial, cpu=t["cpu"], smp=t.get("smp", 1),
+                                cpuid=t.get("cpuid", ""), log=os.path.join(workdir, "bochs.log")))
+    return ["bochs", "-q", "-f", rc, "-rc", cont], serial
+
+
+def boot_test(t):
+    name = t["name"]
+    timeout = t.get("timeout", 120)
+    t0 = time.time()
+    with tempfile.TemporaryDirectory(prefix="umbra-test-") as workdir:
+        serial = None
+        try:
+            if t["emu"] == "bochs":
+                cmd, serial = bochs_cmd(t, workdir)
+            else:
+                cmd = qemu_cmd(t, workdir)
+        except RuntimeError as e:
+            record(name, False, str(e))
+            return
+        timed_out = False
+        try:
+            p = subprocess.run(cmd, cwd=workdir, stdin=subprocess.DEVNULL, capture_output=True,
+                               timeout=timeout)
+            status, out = p.returncode, p.stdout.decode(errors="replace")
+            err = p.stderr.decode(errors="replace")
+        except subprocess.TimeoutExpired as e:
+            timed_out, status = True, None
+            out = (e.stdout or b"").decode(errors="replace")
+            err = (e.stderr or b"").decode(errors="replace")
+        if serial:
+            out = open(serial, errors="replace").read() if os.path.exists(serial) else ""
+        out = ANSI.sub("", out).replace("\r", "")
+    took = time.time() - t0
+    problems = []
+    if timed_out:
+        problems.append(f"timed out after {timeout} s (hang)")
+    for pat in t.get("expect", []):
+        if not re.search(pat, out, re.M):
+            problems.append(f"missing /{pat}/")
+    for pat in t.get("forbid", [r"PANIC", r"selftest: FAIL"]):
+        if re.search(pat, out, re.M):
+            problems.append(f"found /{pat}/")
+    want = t.get("status")
+    if want is not None and not timed_out and status != want:
+        problems.append(f"exit status {status}, expected {want}")
+    if problems:
+        detail = "; ".join(problems) + "\n  last console lines:\n" + indent(out, 30)
+        if err.strip():
+            detail += "\n  emulator stderr:\n" + indent(err, 10)
+        record(name, False, detail, took)
+    else:
+        record(name, True, "", took)
+
+
+def q(name, **kw):
+    kw.setdefault("emu", "qemu")
+    kw.setdefault("status", STATUS_PASS)
+    return dict(name=name, **kw)
+
+
+BANNER = r"^Umbra hypervisor \d"
+SVM_NPT = r"virt: AMD-V \(SVM\) revision 1, 16 ASIDs: NPT yes, NRIP-save no"
+SELFTEST_OK = r"selftest: 6 passed, 0 failed"
+VMX_FULL = (r"virt: VT-x \(VMX\) revision 0x[0-9a-f]+: EPT yes, VPID yes, "
+            r"unrestricted-guest yes, EPT-A/D yes, PML yes, true-controls yes")
+
+
+def cpus(n):
+    return rf"smp: {n} CPUs? online"
+
+
+def default_boot_tests():
+    common = [BANNER, r"mm: \d+ MiB free", r"tsc: \d+\.\d+ MHz"]
+    return [
+        q("qemu -kernel, 1 CPU: banner, memory, SVM+NPT, clean exit",
+          cmdline="exitcode", smp=1,
+          expect=common + [r"Multiboot v1", r"boot: usable memory 25\d MiB", cpus(1), SVM_NPT,
+                           r"Umbra ready"]),
+        q("qemu -kernel, 4 CPUs: selftest", cmdline="exitcode selftest", smp=4,
+          expect=common + [cpus(4), SVM_NPT, SELFTEST_OK]),
+        q("qemu GRUB ISO on BIOS, 1 CPU", boot="bios", cmdline="exitcode", smp=1,
+          expect=common + [r"Multiboot2, loader \"GRUB", cpus(1), SVM_NPT, r"Umbra ready"]),
+        q("qemu GRUB ISO on BIOS, 4 CPUs: selftest", boot="bios", cmdline="exitcode selftest",
+          smp=4, expect=common + [r"Multiboot2", cpus(4), SELFTEST_OK]),
+        q("qemu GRUB ISO on UEFI (OVMF), 1 CPU", boot="uefi", cmdline="exitcode", smp=1,
+          timeout=180, expect=common + [r"Multiboot2", r"EFI memory map", r"RSDP: copy from multiboot2",
+                                        cpus(1), SVM_NPT, r"Umbra ready"]),
+        q("qemu GRUB ISO on UEFI (OVMF), 4 CPUs: selftest", boot="uefi",
+          cmdline="exitcode selftest", smp=4, timeout=180,
+          expect=common + [r"EFI memory map", cpus(4), SELFTEST_OK]),
+        q("qemu 5 GiB RAM: direct map above 4 GiB, selftest", cmdline="exitcode selftest", smp=2,
+          mem="5G", expect=common + [r"mm: (4[89]\d\d|50\d\d) MiB free", SELFTEST_OK]),
+        q("qemu without SVM: clear message and ACPI power-off", cmdline="", cpu="qemu64,-svm",
+          status=0, expect=[BANNER, r"neither VT-x nor AMD-V", r"power: powering off"],
+          forbid=[r"PANIC", r"Umbra ready", r"ACPI S5 did not power off"]),
+        q("qemu bad command line values fall back to defaults",
+          cmdline="exitcode console=com9,7 loglevel=loud maxcpus=x", smp=2,
+          expect=[r"bad console= value", r"bad loglevel= value", r"bad maxcpus= value",
+                  cpus(2), r"Umbra ready"]),
+        q("qemu hypervisor exception: panic report, all CPUs stopped", smp=2,
+          cmdline="exitcode crashtest=pagefault", status=STATUS_PANIC,
+          expect=[r"PANIC on CPU 0: CPU exception #PF page fault", r"RIP ffffffff8",
+                  r"CR2 0000dead0000beef", r"stack trace:", r"\[1\] ffffffff8",
+                  r"all CPUs stopped"], forbid=[]),
+        dict(name="bochs corei7_skylake_x, 2 CPUs, GRUB ISO: VT-x features, selftest",
+             emu="bochs", cpu="model=corei7_skylake_x", smp=2, cmdline="exitcode selftest",
+             timeout=300, expect=common + [r"Multiboot2", r"x2APIC mode, timer TSC-deadline",
+                                           cpus(2), VMX_FULL,
+                                           r"IA32_FEATURE_CONTROL 0x[0-9a-f]+: locked, VMX outside SMX enabled",
+                                           SELFTEST_OK, r"power: powering off"]),
+    ]
+
+
+def full_boot_tests():
+    tests = []
+    for model, feats in [
+        ("corei7_haswell_4770", r"EPT yes, VPID yes, unrestricted-guest yes, EPT-A/D yes, PML no"),
+        ("corei7_sandy_bridge_2600k", r"EPT yes, VPID yes, unrestricted-guest yes, EPT-A/D no"),
+        ("corei5_lynnfield_750", r"EPT yes, VPID yes, unrestricted-guest no"),
+    ]:
+        tests.append(dict(name=f"bochs {model}, 2 CPUs: VT-x features, selftest", emu="bochs",
+                          cpu=f"model={model}", smp=2, cmdline="exitcode selftest", timeout=300,
+                          expect=[BANNER, cpus(2), r"VT-x \(VMX\).*" + feats, SELFTEST_OK]))
+    tests.append(dict(name="bochs VT-x without EPT (bx_generic), 1 CPU", emu="bochs",
+                      cpu="model=bx_generic", smp=1, cmdline="exitcode selftest", timeout=300,
+                      cpuid='cpuid: level=6, family=6, model=0x2a, vendor_string="GenuineIntel", '
+                            'x86_64=1, apic=xapic, simd=sse2, vmx=1',
+                      expect=[BANNER, r"VT-x \(VMX\).*EPT no", SELFTEST_OK]))
+    tests.append(dict(name="bochs ryzen, 2 CPUs: AMD-V with NRIP save", emu="bochs",
+                      cpu="model=ryzen", smp=2, cmdline="exitcode selftest", timeout=300,
+                      expect=[BANNER, r"AMD-V \(SVM\).*NPT yes, NRIP-save yes", SELFTEST_OK]))
+    tests.append(q("qemu -kernel, 8 CPUs: selftest", cmdline="exitcode selftest", smp=8,
+                   timeout=240, expect=[cpus(8), SELFTEST_OK]))
+    tests.append(q("qemu -cpu max, 4 CPUs: selftest", cmdline="exitcode selftest", smp=4,
+                   cpu="max", expect=[cpus(4), r"NPT yes", SELFTEST_OK]))
+    return tests
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--suite", choices=["default", "full"], default="default")
+    ap.add_argument("-k", help="only tests whose name contains this")
+    args = ap.parse_args()
+
+    t0 = time.time()
+    r = run(["make", "--no-print-directory", "-j2", "all"])
+    if r.returncode != 0:
+        say(r.stdout[-4000:] + r.stderr[-4000:])
+        record("kernel build", False, "make all failed")
+    else:
+        if not args.k:
+            unit_tests()
+            clang_build()
+        shutil.rmtree(os.path.join(BUILD, "iso"), ignore_errors=True)
+        tests = default_boot_tests()
+        if args.suite == "full":
+            tests += full_boot_tests()
+        for t in tests:
+            if args.k and args.k not in t["name"]:
+                continue
+            boot_test(t)
+    say(f"\ntotal time {time.time() - t0:.0f} s")
+    if failures:
+        say("failed: " + ", ".join(failures))
+    say(f"{results['passed']} passed, {results['failed']} failed, {results['skipped']} skipped")
+    return 1 if results["failed"] else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
