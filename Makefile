@@ -42,10 +42,12 @@ $(BUILD)/umbra32.elf: $(BUILD)/umbra.elf
 	$(OBJCOPY) -O elf32-i386 $< $@
 
 # --- GRUB rescue ISO (BIOS + UEFI) ------------------------------------------
+# ISO_MODULES: pairs of words, file and "module arguments", e.g.
+#   make iso ISO_MODULES='guest.elf "name=web mem=64M"'
 ISO_CMDLINE ?= console=com1,115200
-iso: $(BUILD)/umbra.iso
-$(BUILD)/umbra.iso: $(BUILD)/umbra.elf scripts/mkiso.sh
-	scripts/mkiso.sh $@ $(BUILD)/umbra.elf "$(ISO_CMDLINE)"
+ISO_MODULES ?=
+iso: $(BUILD)/umbra.elf scripts/mkiso.sh
+	scripts/mkiso.sh $(BUILD)/umbra.iso $(BUILD)/umbra.elf "$(ISO_CMDLINE)" $(ISO_MODULES)
 
 # --- user commands -----------------------------------------------------------
 setup:

@@ -191,8 +191,8 @@ static void crashtest(const char *cmdline)
 	if (!cmdline_get(cmdline, "crashtest", val, sizeof(val)))
 		return;
 	if (!strcmp(val, "pagefault")) {
-		log_info("crashtest: writing to unmapped address 0xdead0000beef");
-		*(volatile u64 *)0xdead0000beefull = 1;
+		log_info("crashtest: writing to unmapped address 0x1dead000");
+		*(volatile u64 *)0x1dead000ull = 1;
 	}
 	log_warn("crashtest: unknown crash '%s'", val);
 }

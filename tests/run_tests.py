@@ -92,13 +92,15 @@ def indent(text, n=40):
     return "\n".join("    | " + l for l in lines)
 
 
-def iso_for(cmdline):
-    """One ISO per distinct Umbra command line, cached for the run."""
-    key = re.sub(r"[^A-Za-z0-9]+", "_", cmdline).strip("_") or "default"
-    path = os.path.join(BUILD, "iso", f"umbra-{key}.iso")
+def iso_for(cmdline, modules=()):
+    """One ISO per distinct Umbra command line and module list, cached for the run.
+    modules: (file, module command line) pairs, passed with module2."""
+    key = re.sub(r"[^A-Za-z0-9]+", "_", cmdline + "".join(m[1] for m in modules)).strip("_")
+    path = os.path.join(BUILD, "iso", f"umbra-{key or 'default'}.iso")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        r = run(["scripts/mkiso.sh", path, os.path.join(BUILD, "umbra.elf"), cmdline])
+        args = [a for m in modules for a in m]
+        r = run(["scripts/mkiso.sh", path, os.path.join(BUILD, "umbra.elf"), cmdline] + args)
         if r.returncode != 0:
             raise RuntimeError("mkiso failed: " + r.stderr[-2000:])
     return path
@@ -109,11 +111,12 @@ def qemu_cmd(t, workdir):
            "-m", t.get("mem", "256"), "-smp", str(t.get("smp", 1)), "-display", "none",
            "-no-reboot", "-serial", "stdio", "-monitor", "none",
            "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+    cmd += t.get("extra", [])
     boot = t.get("boot", "kernel")
     if boot == "kernel":
         cmd += ["-kernel", os.path.join(BUILD, "umbra32.elf"), "-append", t["cmdline"]]
     else:
-        cmd += ["-cdrom", iso_for(t["cmdline"])]
+        cmd += ["-cdrom", iso_for(t["cmdline"], t.get("modules", ()))]
         if boot == "uefi":
             vars_fd = os.path.join(workdir, "vars.fd")
             shutil.copy(OVMF_VARS, vars_fd)
@@ -199,6 +202,14 @@ def boot_test(t):
         record(name, True, "", took)
 
 
+def test_module():
+    """A 12 KiB file to pass as a boot module."""
+    path = os.path.join(BUILD, "mod.bin")
+    with open(path, "wb") as f:
+        f.write(bytes(range(256)) * 48)
+    return path
+
+
 def q(name, **kw):
     kw.setdefault("emu", "qemu")
     kw.setdefault("status", STATUS_PASS)
@@ -237,6 +248,12 @@ def default_boot_tests():
           expect=common + [r"EFI memory map", cpus(4), SELFTEST_OK]),
         q("qemu 5 GiB RAM: direct map above 4 GiB, selftest", cmdline="exitcode selftest", smp=2,
           mem="5G", expect=common + [r"mm: (4[89]\d\d|50\d\d) MiB free", SELFTEST_OK]),
+        q("qemu without HPET: TSC calibrated against the ACPI PM timer", cmdline="exitcode selftest",
+          smp=2, extra=["-no-hpet"], expect=[r"calibrated against ACPI PM timer", SELFTEST_OK]),
+        q("qemu GRUB ISO passes module2 modules with their command lines", boot="bios",
+          cmdline="exitcode", modules=[(test_module(), "name=web mem=64M -- console=ttyS0")],
+          expect=[r'boot: module 0 \[0x[0-9a-f]+-0x[0-9a-f]+\) 12 KiB "mod\.bin name=web mem=64M -- console=ttyS0"',
+                  r"Umbra ready"]),
         q("qemu without SVM: clear message and ACPI power-off", cmdline="", cpu="qemu64,-svm",
           status=0, expect=[BANNER, r"neither VT-x nor AMD-V", r"power: powering off"],
           forbid=[r"PANIC", r"Umbra ready", r"ACPI S5 did not power off"]),
@@ -247,7 +264,7 @@ def default_boot_tests():
         q("qemu hypervisor exception: panic report, all CPUs stopped", smp=2,
           cmdline="exitcode crashtest=pagefault", status=STATUS_PANIC,
           expect=[r"PANIC on CPU 0: CPU exception #PF page fault", r"RIP ffffffff8",
-                  r"CR2 0000dead0000beef", r"stack trace:", r"\[1\] ffffffff8",
+                  r"CR2 000000001dead000", r"stack trace:", r"\[1\] ffffffff8",
                   r"all CPUs stopped"], forbid=[]),
         dict(name="bochs corei7_skylake_x, 2 CPUs, GRUB ISO: VT-x features, selftest",
              emu="bochs", cpu="model=corei7_skylake_x", smp=2, cmdline="exitcode selftest",
