@@ -15,7 +15,8 @@ KCFLAGS := -std=gnu11 -O2 -g $(WARN) -I. -ffreestanding -mno-red-zone -mgeneral-
 KASFLAGS := -I. -D__ASSEMBLY__ -fno-pic -fno-pie -mcmodel=kernel -g
 KLDFLAGS := -nostdlib -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments -T linker.ld
 
-KSRCS := $(wildcard boot/*.S arch/x86/*.S arch/x86/*.c kernel/*.c lib/*.c mm/*.c drivers/*.c)
+KSRCS := $(wildcard boot/*.S arch/x86/*.S arch/x86/*.c arch/x86/svm/*.S arch/x86/svm/*.c \
+	kernel/*.c lib/*.c mm/*.c drivers/*.c virt/*.c)
 KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
 
 .PHONY: all iso run test test-full unit unit-bins clang-check setup clean
@@ -74,6 +75,10 @@ UNIT_bootinfo_SRCS := kernel/bootinfo.c lib/cmdline.c lib/string.c
 UNIT_frame_SRCS    := mm/frame.c lib/string.c
 UNIT_kmalloc_SRCS  := mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_acpi_SRCS     := drivers/acpi.c lib/string.c
+UNIT_gva_SRCS        := virt/gva.c
+UNIT_insn_len_SRCS   := virt/insn_len.c virt/gva.c
+UNIT_vm_config_SRCS  := virt/vm_config.c lib/cmdline.c lib/printf.c lib/string.c
+UNIT_loader_mb1_SRCS := virt/loader_mb1.c lib/printf.c lib/string.c
 UNIT_memmap_SRCS   := mm/memmap.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))

@@ -1,6 +1,7 @@
 /* kmain: bring the machine up in dependency order, then run the work the
  * command line asks for. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/fpu.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/paging.h"
@@ -25,6 +26,8 @@
 #include "mm/kmalloc.h"
 #include "mm/memmap.h"
 #include "mm/phys.h"
+#include "virt/backend.h"
+#include "virt/vm.h"
 
 #define UMBRA_VERSION "0.1"
 #define LOW_MEMORY_END 0x100000ull /* BIOS/EFI data, AP trampoline */
@@ -183,6 +186,41 @@ static void virt_init(void)
 	}
 }
 
+static void backend_enable_on_cpu(void *failures)
+{
+	fpu_cpu_init();
+	if (!virt_backend->cpu_enable())
+		__atomic_fetch_add((u32 *)failures, 1, __ATOMIC_RELAXED);
+}
+
+/* Every boot module is a VM (its command line says how: README). */
+static void guests_start(void)
+{
+	u32 failures = 0, created = 0;
+	if (!virt_backend_select(&virt)) {
+		log_err("no VMs can run on this machine");
+		power_test_exit(UMBRA_EXIT_FAIL);
+		return;
+	}
+	smp_call_all(backend_enable_on_cpu, &failures);
+	if (failures) {
+		log_err("virt: %s could not be enabled on %u CPUs", virt_backend->name, failures);
+		power_test_exit(UMBRA_EXIT_FAIL);
+		return;
+	}
+	log_info("virt: %s enabled on %u CPUs", virt_backend->name, nr_cpus);
+	vm_set_print_stats(cmdline_has(bootinfo.cmdline, "exitcode"));
+	for (u32 i = 0; i < bootinfo.module_count; i++) {
+		const struct bootinfo_module *m = &bootinfo.modules[i];
+		if (vm_create_from_module(phys_to_virt(m->start), m->end - m->start, m->cmdline, i))
+			created++;
+	}
+	if (!created) {
+		log_err("no VM could be started");
+		power_test_exit(UMBRA_EXIT_FAIL);
+	}
+}
+
 /* `crashtest=pagefault`: fault on purpose, so tests can check that a bug in
  * the hypervisor is reported (registers, stack trace) and stops every CPU. */
 static void crashtest(const char *cmdline)
@@ -243,6 +281,8 @@ void kmain(u32 magic, u32 info_pa)
 	crashtest(bootinfo.cmdline);
 	if (cmdline_has(bootinfo.cmdline, "selftest")) {
 		thread_create("selftest", 0, selftest_thread, NULL);
+	} else if (bootinfo.module_count) {
+		guests_start();
 	} else {
 		log_info("Umbra ready: %u CPU%s, no guests configured", nr_cpus, nr_cpus == 1 ? "" : "s");
 		power_test_exit(UMBRA_EXIT_PASS);

@@ -1,0 +1,109 @@
+/*
+ * The one interface between generic virtualization code and a vendor backend
+ * (AMD-V in arch/x86/svm/, VT-x in arch/x86/vmx/). A backend turns its exits
+ * into a struct vm_exit; everything after that is generic (virt/exit.c).
+ */
+#ifndef UMBRA_VIRT_BACKEND_H
+#define UMBRA_VIRT_BACKEND_H
+
+#include "lib/types.h"
+
+struct vcpu;
+struct virt_caps;
+
+enum vm_exit_kind {
+	EXIT_NONE,        /* handled inside the backend (host interrupt, window) */
+	EXIT_CPUID,
+	EXIT_RDMSR,
+	EXIT_WRMSR,
+	EXIT_IO,
+	EXIT_HLT,
+	EXIT_HYPERCALL,   /* VMMCALL / VMCALL */
+	EXIT_NPF,         /* nested/EPT page fault */
+	EXIT_SHUTDOWN,    /* triple fault */
+	EXIT_UD,          /* instruction we refuse (SVM/VMX instructions, MONITOR...) */
+	EXIT_INVD,        /* INVD: done as a no-op (guests must not drop host caches) */
+	EXIT_MCE,         /* machine check while in the guest */
+	EXIT_ENTRY_FAILED,/* the CPU refused the guest state */
+	EXIT_UNKNOWN,
+	EXIT_KIND_COUNT,
+};
+
+struct vm_exit {
+	enum vm_exit_kind kind;
+	u64 raw_reason;   /* the vendor's exit code, for messages */
+	u32 insn_len;     /* length of the exiting instruction, 0 if unknown */
+	union {
+		struct {
+			u16 port;
+			u8 size;      /* 1, 2, 4 */
+			bool in;
+			bool string;
+			bool rep;
+			u8 addr_size; /* string forms: 2, 4, 8 */
+			u8 seg;       /* string forms: effective segment (ES=0 .. GS=5) */
+		} io;
+		struct {
+			u64 gpa;
+			u64 error;    /* vendor fault bits, decoded below */
+			bool write, fetch, present;
+		} npf;
+	} u;
+};
+
+/* Guest segment register in the form both vendors can express. */
+struct vseg {
+	u16 sel;
+	u16 attr; /* AMD packed form: type|S<<4|DPL<<5|P<<7|AVL<<8|L<<9|DB<<10|G<<11 */
+	u32 limit;
+	u64 base;
+};
+
+enum vseg_index { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_TR, SEG_COUNT };
+
+/* Event to inject at the next entry (SDM 3 26.6 / APM 15.20). */
+enum vevent_type { VEVENT_EXTINT = 0, VEVENT_NMI = 2, VEVENT_EXCEPTION = 3, VEVENT_SOFTINT = 4 };
+
+struct virt_backend_ops {
+	const char *name;
+	/* Per host CPU: enable VMX/SVM. Returns false with a console message. */
+	bool (*cpu_enable)(void);
+	void (*cpu_disable)(void);
+	int (*vcpu_create)(struct vcpu *v);
+	void (*vcpu_destroy)(struct vcpu *v);
+	/* Multiboot v1 entry state: 32-bit flat protected mode, paging off. */
+	void (*vcpu_reset_protected32)(struct vcpu *v, u32 eip);
+	/* Enters the guest until the next exit; interrupts are off around it. */
+	void (*vcpu_run)(struct vcpu *v, struct vm_exit *exit);
+	/* Register access: RIP, RSP, RAX live in the vendor structure. */
+	u64 (*get_rip)(struct vcpu *v);
+	void (*set_rip)(struct vcpu *v, u64 rip);
+	u64 (*get_rflags)(struct vcpu *v);
+	void (*sync_gprs_in)(struct vcpu *v);  /* vendor -> v->gpr (RAX, RSP) */
+	void (*sync_gprs_out)(struct vcpu *v); /* v->gpr -> vendor */
+	void (*get_seg)(struct vcpu *v, enum vseg_index i, struct vseg *s);
+	void (*get_paging)(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *efer);
+	u64 (*get_efer)(struct vcpu *v);
+	bool (*set_efer)(struct vcpu *v, u64 efer); /* false: reserved bits */
+	u64 (*get_pat)(struct vcpu *v);
+	void (*set_pat)(struct vcpu *v, u64 pat);
+	void (*set_tsc_offset)(struct vcpu *v, u64 offset);
+	/* Events: can an external interrupt be taken now (IF=1, no shadow, no
+	 * event pending)? If not, ask for an exit when it can. */
+	bool (*interrupt_allowed)(struct vcpu *v);
+	void (*request_interrupt_window)(struct vcpu *v, bool on);
+	void (*inject_event)(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,
+			     u32 error);
+	bool (*event_pending)(struct vcpu *v);
+	/* Nested paging root for this vCPU. */
+	void (*set_tdp_root)(struct vcpu *v, paddr_t root);
+	void (*dump)(struct vcpu *v);
+};
+
+extern const struct virt_backend_ops *virt_backend;
+extern const struct virt_backend_ops svm_backend_ops;
+
+/* Picks the backend for this machine (from the detected capabilities). */
+bool virt_backend_select(const struct virt_caps *caps);
+
+#endif

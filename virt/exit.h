@@ -1,0 +1,24 @@
+/* Generic exit handling: one handler per exit kind, vendor-neutral. */
+#ifndef UMBRA_VIRT_EXIT_H
+#define UMBRA_VIRT_EXIT_H
+
+#include "arch/x86/cpu.h"
+#include "lib/types.h"
+#include "virt/backend.h"
+
+struct vcpu;
+struct vm;
+
+/* Returns false when the VM is stopping (the vCPU loop ends). */
+bool vcpu_handle_exit(struct vcpu *v, struct vm_exit *e);
+const char *exit_kind_name(enum vm_exit_kind k);
+
+void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 sub, struct cpuid_regs *r);
+/* false: the access raises #GP in the guest. */
+bool vcpu_rdmsr(struct vcpu *v, u32 msr, u64 *val);
+bool vcpu_wrmsr(struct vcpu *v, u32 msr, u64 val);
+u32 pio_in(struct vm *vm, u16 port, u8 size);
+void pio_out(struct vm *vm, u16 port, u8 size, u32 val);
+u64 hypercall(struct vcpu *v);
+
+#endif

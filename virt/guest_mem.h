@@ -1,0 +1,30 @@
+/* Guest-physical memory of one VM: one RAM slot [0, size) backed by host
+ * frames allocated on first touch and mapped in the nested page table
+ * (NPT: x86-64 page-table format). Frames are never shared between VMs. */
+#ifndef UMBRA_VIRT_GUEST_MEM_H
+#define UMBRA_VIRT_GUEST_MEM_H
+
+#include "kernel/spinlock.h"
+#include "lib/types.h"
+#include "virt/guest_access.h"
+
+struct guest_mem {
+	u64 size;       /* bytes of guest RAM */
+	paddr_t root;   /* PML4 of the nested page table */
+	spinlock_t lock; /* protects the table and the counters */
+	u64 pages;      /* guest pages backed by host frames */
+	u64 table_pages;
+};
+
+bool guest_mem_init(struct guest_mem *m, u64 size);
+void guest_mem_destroy(struct guest_mem *m);
+/* Backs gfn with a zeroed host frame if it has none. Returns false for
+ * addresses outside RAM, or when host memory ran out. */
+bool guest_mem_fault_in(struct guest_mem *m, u64 gpa);
+/* Host-virtual pointer to the byte at gpa (backing it if needed); NULL if
+ * outside RAM or out of memory. Valid up to the end of that page. */
+void *guest_mem_ptr(struct guest_mem *m, u64 gpa);
+/* A struct gpa_access for this guest (copies across pages). */
+struct gpa_access guest_mem_access(struct guest_mem *m);
+
+#endif

@@ -1,0 +1,330 @@
+/* Guest local APIC, x2APIC register interface (Intel SDM vol. 3, 11.12) and
+ * timer (11.5.4). The timer counts at 1 GHz (one tick per nanosecond before
+ * the divider), like KVM's; TSC-deadline uses the guest TSC (= host TSC plus
+ * the vCPU's offset). */
+#include "arch/x86/cpu.h"
+#include "arch/x86/tsc.h"
+#include "kernel/log.h"
+#include "kernel/sched.h"
+#include "lib/string.h"
+#include "virt/vlapic.h"
+#include "virt/vm.h"
+
+#define X2APIC_MSR_BASE 0x800
+#define REG(msr) ((msr) - X2APIC_MSR_BASE)
+#define R_ID 0x02
+#define R_VERSION 0x03
+#define R_TPR 0x08
+#define R_PPR 0x0a
+#define R_EOI 0x0b
+#define R_LDR 0x0d
+#define R_SVR 0x0f
+#define R_ISR 0x10
+#define R_TMR 0x18
+#define R_IRR 0x20
+#define R_ESR 0x28
+#define R_ICR 0x30
+#define R_LVT_TIMER 0x32
+#define R_LVT_LAST 0x37
+#define R_TMICT 0x38
+#define R_TMCCT 0x39
+#define R_TDCR 0x3e
+#define R_SELF_IPI 0x3f
+
+#define APIC_BASE_BSP BIT(8)
+#define APIC_BASE_EXTD BIT(10)
+#define APIC_BASE_EN BIT(11)
+#define APIC_BASE_DEFAULT 0xfee00000ull
+#define APIC_BASE_RESERVED (0xffull | BIT(9) | (~0ull << 52))
+#define SVR_ENABLE BIT(8)
+#define LVT_MASKED BIT(16)
+#define LVT_TIMER_MODE(l) (((l) >> 17) & 3)
+#define TIMER_ONESHOT 0
+#define TIMER_PERIODIC 1
+#define TIMER_TSC_DEADLINE 2
+#define APIC_VERSION 0x00050014 /* version 0x14, 6 LVT entries */
+/* Writable bits per LVT (timer, thermal, perf, LINT0, LINT1, error). */
+static const u32 lvt_mask[6] = { 0x710ff, 0x117ff, 0x117ff, 0x1f7ff, 0x1f7ff, 0x100ff };
+
+static bool x2apic_enabled(const struct vlapic *l)
+{
+	return (l->apic_base & (APIC_BASE_EN | APIC_BASE_EXTD)) == (APIC_BASE_EN | APIC_BASE_EXTD);
+}
+
+static int highest_bit(const u32 *bits)
+{
+	for (int i = 7; i >= 0; i--)
+		if (bits[i])
+			return i * 32 + 31 - __builtin_clz(bits[i]);
+	return -1;
+}
+
+static void set_bit(u32 *bits, int v) { bits[v / 32] |= 1u << (v % 32); }
+static void clear_bit(u32 *bits, int v) { bits[v / 32] &= ~(1u << (v % 32)); }
+
+static u32 ppr(const struct vlapic *l)
+{
+	int isrv = highest_bit(l->isr);
+	u32 isr_class = isrv < 0 ? 0 : (u32)isrv & 0xf0;
+	return (l->tpr & 0xf0) >= isr_class ? l->tpr & 0xff : isr_class;
+}
+
+static u64 timer_period_ns(const struct vlapic *l)
+{
+	u32 v = (l->timer_divide & 3) | ((l->timer_divide & 8) >> 1);
+	u32 div = 1u << ((v + 1) & 7);
+	return (u64)l->timer_initial * div;
+}
+
+static void timer_fired(struct timer *t);
+
+/* Caller holds l->lock and runs on the vCPU's host CPU. */
+static void timer_start(struct vlapic *l)
+{
+	timer_cancel(&l->timer);
+	u32 lvt = l->lvt[0];
+	if (LVT_TIMER_MODE(lvt) == TIMER_TSC_DEADLINE) {
+		if (l->tsc_deadline)
+			timer_arm(&l->timer, l->tsc_deadline - l->vcpu->tsc_offset, timer_fired);
+		return;
+	}
+	if (!l->timer_initial)
+		return;
+	l->timer_start_ns = time_ns();
+	timer_arm(&l->timer, rdtsc() + ns_to_tsc(timer_period_ns(l)), timer_fired);
+}
+
+static void timer_fired(struct timer *t)
+{
+	struct vlapic *l = container_of(t, struct vlapic, timer);
+	unsigned long f = spin_lock(&l->lock);
+	u32 lvt = l->lvt[0];
+	l->timer_fired++;
+	if (!(lvt & LVT_MASKED) && (l->svr & SVR_ENABLE))
+		set_bit(l->irr, lvt & 0xff);
+	switch (LVT_TIMER_MODE(lvt)) {
+	case TIMER_PERIODIC:
+		if (l->timer_initial) {
+			u64 period = timer_period_ns(l);
+			l->timer_start_ns += period;
+			timer_arm(&l->timer, t->deadline + ns_to_tsc(period), timer_fired);
+		}
+		break;
+	case TIMER_TSC_DEADLINE:
+		l->tsc_deadline = 0;
+		break;
+	default:
+		break;
+	}
+	spin_unlock(&l->lock, f);
+	thread_wake(l->vcpu->thread);
+}
+
+static u32 timer_current_count(const struct vlapic *l)
+{
+	if (!l->timer_initial || LVT_TIMER_MODE(l->lvt[0]) == TIMER_TSC_DEADLINE)
+		return 0;
+	u64 period = timer_period_ns(l);
+	u64 elapsed = time_ns() - l->timer_start_ns;
+	if (LVT_TIMER_MODE(l->lvt[0]) == TIMER_ONESHOT && elapsed >= period)
+		return 0;
+	elapsed %= period;
+	u32 div = (u32)(period / l->timer_initial);
+	return l->timer_initial - (u32)(elapsed / div);
+}
+
+/* Power-up register state (SDM 11.4.7.1); the timer must be stopped. */
+static void vlapic_reset_regs(struct vlapic *l, bool bsp)
+{
+	l->id = l->vcpu->id;
+	l->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0);
+	l->tpr = l->ldr = l->esr = 0;
+	l->svr = 0xff;
+	for (int i = 0; i < 6; i++)
+		l->lvt[i] = LVT_MASKED;
+	memset(l->irr, 0, sizeof(l->irr));
+	memset(l->isr, 0, sizeof(l->isr));
+	memset(l->tmr, 0, sizeof(l->tmr));
+	l->timer_initial = l->timer_divide = 0;
+	l->tsc_deadline = 0;
+}
+
+void vlapic_init(struct vlapic *l, struct vcpu *v, bool bsp)
+{
+	memset(l, 0, sizeof(*l));
+	spin_init(&l->lock);
+	list_init(&l->timer.link);
+	l->vcpu = v;
+	vlapic_reset_regs(l, bsp);
+}
+
+void vlapic_destroy(struct vlapic *l) { timer_cancel(&l->timer); }
+
+static bool apic_base_write(struct vlapic *l, u64 val)
+{
+	if (val & APIC_BASE_RESERVED)
+		return false;
+	bool en = val & APIC_BASE_EN, extd = val & APIC_BASE_EXTD;
+	if (extd && !en)
+		return false; /* invalid state (SDM 11.12.5) */
+	if (x2apic_enabled(l) && en && !extd)
+		return false; /* x2APIC -> xAPIC needs a pass through disabled */
+	if (!en) { /* disabling resets the LAPIC to its power-up state */
+		timer_cancel(&l->timer);
+		vlapic_reset_regs(l, l->apic_base & APIC_BASE_BSP);
+	}
+	l->apic_base = (val & ~APIC_BASE_BSP) | (l->apic_base & APIC_BASE_BSP);
+	return true;
+}
+
+bool vlapic_rdmsr(struct vlapic *l, u32 msr, u64 *val)
+{
+	unsigned long f = spin_lock(&l->lock);
+	bool ok = true;
+	if (msr == 0x1b) {
+		*val = l->apic_base;
+	} else if (msr == MSR_IA32_TSC_DEADLINE) {
+		*val = LVT_TIMER_MODE(l->lvt[0]) == TIMER_TSC_DEADLINE ? l->tsc_deadline : 0;
+	} else if (!x2apic_enabled(l)) {
+		ok = false;
+	} else {
+		u32 r = REG(msr);
+		if (r == R_ID)
+			*val = l->id;
+		else if (r == R_VERSION)
+			*val = APIC_VERSION;
+		else if (r == R_TPR)
+			*val = l->tpr;
+		else if (r == R_PPR)
+			*val = ppr(l);
+		else if (r == R_LDR)
+			*val = ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
+		else if (r == R_SVR)
+			*val = l->svr;
+		else if (r >= R_ISR && r < R_ISR + 8)
+			*val = l->isr[r - R_ISR];
+		else if (r >= R_TMR && r < R_TMR + 8)
+			*val = l->tmr[r - R_TMR];
+		else if (r >= R_IRR && r < R_IRR + 8)
+			*val = l->irr[r - R_IRR];
+		else if (r == R_ESR)
+			*val = l->esr;
+		else if (r >= R_LVT_TIMER && r <= R_LVT_LAST)
+			*val = l->lvt[r - R_LVT_TIMER];
+		else if (r == R_TMICT)
+			*val = l->timer_initial;
+		else if (r == R_TMCCT)
+			*val = timer_current_count(l);
+		else if (r == R_TDCR)
+			*val = l->timer_divide;
+		else
+			ok = false; /* write-only (EOI, SELF IPI) or reserved */
+	}
+	spin_unlock(&l->lock, f);
+	return ok;
+}
+
+static bool lvt_write(struct vlapic *l, u32 idx, u64 val)
+{
+	if (val >> 32)
+		return false;
+	u32 v = (u32)val & lvt_mask[idx];
+	if (idx == 0 && LVT_TIMER_MODE(v) == 3)
+		return false; /* reserved timer mode */
+	if (!(l->svr & SVR_ENABLE))
+		v |= LVT_MASKED; /* software-disabled: LVTs stay masked (11.4.7.2) */
+	u32 old = l->lvt[idx];
+	l->lvt[idx] = v;
+	if (idx == 0 && LVT_TIMER_MODE(old) != LVT_TIMER_MODE(v)) {
+		/* Switching modes disarms the timer (11.5.4.1). */
+		l->timer_initial = 0;
+		l->tsc_deadline = 0;
+		timer_cancel(&l->timer);
+	}
+	return true;
+}
+
+bool vlapic_wrmsr(struct vlapic *l, u32 msr, u64 val)
+{
+	unsigned long f = spin_lock(&l->lock);
+	bool ok = true;
+	if (msr == 0x1b) {
+		ok = apic_base_write(l, val);
+	} else if (msr == MSR_IA32_TSC_DEADLINE) {
+		if (LVT_TIMER_MODE(l->lvt[0]) == TIMER_TSC_DEADLINE) {
+			l->tsc_deadline = val;
+			timer_start(l);
+		} /* ignored in the other modes (11.5.4.1) */
+	} else if (!x2apic_enabled(l)) {
+		ok = false;
+	} else {
+		u32 r = REG(msr);
+		if (r == R_TPR && !(val >> 8)) {
+			l->tpr = (u32)val;
+		} else if (r == R_EOI && !val) {
+			int v = highest_bit(l->isr);
+			if (v >= 0)
+				clear_bit(l->isr, v);
+		} else if (r == R_SVR && !(val >> 32)) {
+			l->svr = (u32)val & 0x11ff;
+			if (!(l->svr & SVR_ENABLE))
+				for (int i = 0; i < 6; i++)
+					l->lvt[i] |= LVT_MASKED;
+		} else if (r == R_ESR && !val) {
+			l->esr = 0;
+		} else if (r >= R_LVT_TIMER && r <= R_LVT_LAST) {
+			ok = lvt_write(l, r - R_LVT_TIMER, val);
+		} else if (r == R_TMICT && !(val >> 32)) {
+			if (LVT_TIMER_MODE(l->lvt[0]) != TIMER_TSC_DEADLINE) {
+				l->timer_initial = (u32)val;
+				timer_start(l);
+			}
+		} else if (r == R_TDCR && !(val & ~0xbull)) {
+			l->timer_divide = (u32)val;
+		} else if (r == R_SELF_IPI && !(val >> 8)) {
+			if (val >= 16)
+				set_bit(l->irr, (int)val);
+		} else if (r == R_ICR) {
+			/* Only self IPIs until the PC-platform work: fixed mode to
+			 * ourselves (by shorthand or by our own ID). */
+			u32 shorthand = (val >> 18) & 3;
+			u32 dest = val >> 32;
+			u8 vec = val & 0xff;
+			if (((val >> 8) & 7) == 0 && vec >= 16 &&
+			    (shorthand == 1 || (shorthand == 0 && dest == l->id)))
+				set_bit(l->irr, vec);
+		} else {
+			ok = false;
+		}
+	}
+	spin_unlock(&l->lock, f);
+	return ok;
+}
+
+int vlapic_pending_vector(struct vlapic *l)
+{
+	unsigned long f = spin_lock(&l->lock);
+	int v = -1;
+	if ((l->apic_base & APIC_BASE_EN) && (l->svr & SVR_ENABLE)) {
+		int irr = highest_bit(l->irr);
+		if (irr >= 0 && ((u32)irr & 0xf0) > (ppr(l) & 0xf0))
+			v = irr;
+	}
+	spin_unlock(&l->lock, f);
+	return v;
+}
+
+void vlapic_ack(struct vlapic *l, int vector)
+{
+	unsigned long f = spin_lock(&l->lock);
+	clear_bit(l->irr, vector);
+	set_bit(l->isr, vector);
+	spin_unlock(&l->lock, f);
+}
+
+void vlapic_set_irq(struct vlapic *l, u8 vector)
+{
+	unsigned long f = spin_lock(&l->lock);
+	set_bit(l->irr, vector);
+	spin_unlock(&l->lock, f);
+}

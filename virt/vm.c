@@ -1,0 +1,201 @@
+/* VM lifetime: created from a boot module, stopped by the guest (debug-exit
+ * port), by a crash, or by a host error; torn down by its last vCPU thread. */
+#include "arch/x86/fpu.h"
+#include "drivers/power.h"
+#include "kernel/log.h"
+#include "kernel/percpu.h"
+#include "kernel/sched.h"
+#include "kernel/smp_call.h"
+#include "lib/printf.h"
+#include "lib/string.h"
+#include "mm/kmalloc.h"
+#include "virt/exit.h"
+#include "virt/loader_mb1.h"
+#include "virt/vcpu.h"
+#include "virt/vm.h"
+
+/* The VM list and the host-CPU placement counter. */
+static spinlock_t vms_lock = SPINLOCK_INIT;
+static struct list_head vms = LIST_HEAD_INIT(vms);
+static u32 vms_running;
+static u32 next_host_cpu;
+static bool print_stats_on_exit;
+
+void vm_set_print_stats(bool on) { print_stats_on_exit = on; }
+
+u32 vm_count_running(void)
+{
+	return READ_ONCE(vms_running);
+}
+
+static void vlapic_destroy_on_cpu(void *lapic)
+{
+	vlapic_destroy(lapic);
+}
+
+static void vm_free(struct vm *vm)
+{
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		if (!v)
+			continue;
+		/* On the timer's CPU, so its callback is not running meanwhile. */
+		if (v->thread)
+			smp_call(v->host_cpu, vlapic_destroy_on_cpu, &v->lapic);
+		fpu_forget(v);
+		virt_backend->vcpu_destroy(v);
+		kfree(v);
+	}
+	guest_mem_destroy(&vm->mem);
+	kfree(vm);
+}
+
+static struct vcpu *vcpu_create(struct vm *vm, u32 id, const struct mb1_boot *boot)
+{
+	struct vcpu *v = kzalloc(sizeof(*v));
+	if (!v)
+		return NULL;
+	v->vm = vm;
+	v->id = id;
+	vm->vcpus[id] = v;
+	if (virt_backend->vcpu_create(v) < 0)
+		return NULL;
+	vlapic_init(&v->lapic, v, id == 0);
+	fpu_state_init(v->fpu);
+	virt_backend->vcpu_reset_protected32(v, boot->entry);
+	virt_backend->set_tdp_root(v, vm->mem.root);
+	v->gpr[RAX] = boot->eax;
+	v->gpr[RBX] = boot->ebx;
+	return v;
+}
+
+void vm_print_stats(const struct vm *vm)
+{
+	char line[400];
+	int n = umbra_snprintf(line, sizeof(line), "VM %s exits:", vm->name);
+	for (int k = 0; k < EXIT_KIND_COUNT; k++) {
+		u64 total = 0;
+		for (u32 i = 0; i < vm->nr_vcpus; i++)
+			total += vm->vcpus[i] ? vm->vcpus[i]->exits[k] : 0;
+		if (total && n < (int)sizeof(line))
+			n += umbra_snprintf(line + n, sizeof(line) - n, " %s=%llu",
+					    exit_kind_name(k), (unsigned long long)total);
+	}
+	log_info("%s", line);
+	log_info("VM %s memory: %llu KiB backed, %llu KiB nested page tables", vm->name,
+		 (unsigned long long)(vm->mem.pages * 4), (unsigned long long)(vm->mem.table_pages * 4));
+}
+
+struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index)
+{
+	struct vm_config cfg;
+	char err[160];
+	if (!vm_config_parse(cmdline, index, &cfg, err, sizeof(err))) {
+		log_err("module %u (\"%s\") refused: %s", index, cmdline, err);
+		return NULL;
+	}
+	struct vm *vm = kzalloc(sizeof(*vm));
+	if (!vm) {
+		log_err("VM %s: out of memory", cfg.name);
+		return NULL;
+	}
+	strlcpy(vm->name, cfg.name, sizeof(vm->name));
+	vm->id = index;
+	vm->mem_bytes = cfg.mem_bytes;
+	vm->nr_vcpus = cfg.vcpus;
+	spin_init(&vm->lock);
+	if (!guest_mem_init(&vm->mem, cfg.mem_bytes)) {
+		log_err("VM %s refused: cannot set up %llu MiB of guest memory", vm->name,
+			(unsigned long long)(cfg.mem_bytes >> 20));
+		kfree(vm);
+		return NULL;
+	}
+	struct gpa_access mem = guest_mem_access(&vm->mem);
+	struct mb1_boot boot;
+	if (!mb1_load(image, size, cfg.mem_bytes, &mem, cfg.guest_cmdline, NULL, 0, &boot, err,
+		      sizeof(err))) {
+		log_err("VM %s refused: %s", vm->name, err);
+		vm_free(vm);
+		return NULL;
+	}
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		if (!vcpu_create(vm, i, &boot)) {
+			log_err("VM %s refused: cannot create vCPU %u", vm->name, i);
+			vm_free(vm);
+			return NULL;
+		}
+	}
+	log_info("VM %s: %llu MiB, %u vCPU%s, entry %#x, command line \"%s\"", vm->name,
+		 (unsigned long long)(cfg.mem_bytes >> 20), vm->nr_vcpus,
+		 vm->nr_vcpus == 1 ? "" : "s", boot.entry, cfg.guest_cmdline);
+
+	unsigned long f = spin_lock(&vms_lock);
+	list_add_tail(&vm->link, &vms);
+	vms_running++;
+	vm->running_vcpus = vm->nr_vcpus;
+	spin_unlock(&vms_lock, f);
+	for (u32 i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		/* Spread vCPUs over host CPUs in creation order. */
+		v->host_cpu = __atomic_fetch_add(&next_host_cpu, 1, __ATOMIC_RELAXED) % nr_cpus;
+		char tname[24];
+		umbra_snprintf(tname, sizeof(tname), "%s/%u", vm->name, i);
+		v->thread = thread_create(tname, v->host_cpu, vcpu_thread, v);
+		if (!v->thread)
+			panic("VM %s: cannot create a vCPU thread", vm->name);
+	}
+	return vm;
+}
+
+void vm_stop(struct vm *vm, u32 code, const char *reason)
+{
+	unsigned long f = spin_lock(&vm->lock);
+	bool first = vm->state == VM_RUNNING;
+	if (first) {
+		vm->state = VM_STOPPING;
+		vm->exit_code = code;
+		strlcpy(vm->stop_reason, reason, sizeof(vm->stop_reason));
+	}
+	/* Wake the vCPUs (halted or parked) under the lock: a vCPU thread
+	 * cannot finish exiting, and be freed, before we let go of it. */
+	for (u32 i = 0; first && i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->thread)
+			thread_wake(vm->vcpus[i]->thread);
+	spin_unlock(&vm->lock, f);
+}
+
+void vm_vcpu_exited(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	unsigned long f = spin_lock(&vm->lock);
+	bool last = --vm->running_vcpus == 0;
+	if (last)
+		vm->state = VM_STOPPED;
+	spin_unlock(&vm->lock, f);
+	if (!last)
+		return;
+	if (vm->uart_len) /* a last line without a newline */
+		uart_out(vm, UART_IOBASE, 1, '\n');
+	log_info("VM %s exited with code %#x (%s)", vm->name, vm->exit_code, vm->stop_reason);
+	if (print_stats_on_exit)
+		vm_print_stats(vm);
+	u32 code = vm->exit_code;
+	f = spin_lock(&vms_lock);
+	list_del(&vm->link);
+	bool all_done = --vms_running == 0;
+	spin_unlock(&vms_lock, f);
+	vm_free(vm);
+	if (all_done) {
+		log_info("all VMs have stopped");
+		power_test_exit(code);
+	}
+}
+
+void vm_print_all_stats(void)
+{
+	unsigned long f = spin_lock(&vms_lock);
+	struct list_head *pos;
+	list_for_each(pos, &vms)
+		vm_print_stats(list_entry(pos, struct vm, link));
+	spin_unlock(&vms_lock, f);
+}

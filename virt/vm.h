@@ -1,0 +1,77 @@
+/* Virtual machines and their vCPUs. */
+#ifndef UMBRA_VIRT_VM_H
+#define UMBRA_VIRT_VM_H
+
+#include "kernel/list.h"
+#include "kernel/spinlock.h"
+#include "kernel/timer.h"
+#include "lib/types.h"
+#include "virt/backend.h"
+#include "virt/devices.h"
+#include "virt/guest_mem.h"
+#include "virt/vlapic.h"
+#include "virt/vm_config.h"
+
+#define VM_MAX_VCPUS VM_VCPUS_MAX
+
+/* Guest general-purpose registers, in the x86 encoding order (RAX=0 .. R15=15). */
+enum gpr { RAX, RCX, RDX, RBX, RSP, RBP, RSI, RDI, R8, R9, R10, R11, R12, R13, R14, R15 };
+
+enum vm_state { VM_RUNNING, VM_STOPPING, VM_STOPPED };
+
+/* Why a VM stopped, and the value it reports (the guest's port 0xf4 write or
+ * a distinct failing value when it crashed). */
+#define VM_EXIT_CODE_CRASH 0x13
+
+struct vcpu {
+	struct vm *vm;
+	u32 id;
+	u32 host_cpu;
+	struct thread *thread;
+	u64 gpr[16];       /* RAX and RSP are mirrored from the vendor area by sync_gprs_in */
+	void *arch;        /* backend state (VMCB / VMCS) */
+	struct vlapic lapic;
+	bool halted;
+	u64 tsc_offset;     /* guest TSC = host TSC + tsc_offset */
+	bool launched;
+	u8 fpu[512] __aligned(16); /* FXSAVE image of the guest's x87/SSE state */
+	u64 exits[EXIT_KIND_COUNT];
+	u64 mperf_store[8]; /* AMD legacy perf counters 0xC0010000-7 */
+	u64 mtrr_def_type;
+};
+
+struct vm {
+	struct list_head link;
+	u32 id;
+	char name[VM_NAME_MAX + 1];
+	u64 mem_bytes;
+	u32 nr_vcpus;
+	struct vcpu *vcpus[VM_MAX_VCPUS];
+	struct guest_mem mem;
+
+	spinlock_t lock; /* protects state, exit_code, stop_reason, running_vcpus */
+	enum vm_state state;
+	u32 exit_code;
+	char stop_reason[96];
+	u32 running_vcpus;
+
+	/* Devices. */
+	char uart_line[160];
+	u32 uart_len;
+	u8 uart_regs[8];
+	u32 pci_addr;
+	u64 hypercalls;
+};
+
+/* Creates and starts a VM from a boot module (its image and command line).
+ * Returns NULL (after a console message) when the module line or the image
+ * is refused; nothing is left allocated then. */
+struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index);
+/* Stops the VM (all vCPUs) with a code and a reason; safe from any vCPU. */
+void vm_stop(struct vm *vm, u32 code, const char *reason);
+void vm_print_stats(const struct vm *vm);
+void vm_print_all_stats(void);
+void vm_set_print_stats(bool on);
+u32 vm_count_running(void);
+
+#endif
