@@ -19,7 +19,7 @@ KSRCS := $(wildcard boot/*.S arch/x86/*.S arch/x86/*.c arch/x86/svm/*.S arch/x86
 	kernel/*.c lib/*.c mm/*.c drivers/*.c virt/*.c)
 KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
 
-.PHONY: all iso run test test-full unit unit-bins clang-check setup clean
+.PHONY: all iso run test test-full unit unit-bins clang-check setup clean bench
 all: $(BUILD)/umbra.elf $(BUILD)/umbra32.elf
 
 $(BUILD)/k/%.c.o: %.c
@@ -54,8 +54,11 @@ iso: $(BUILD)/umbra.elf scripts/mkiso.sh
 setup:
 	scripts/setup.sh
 
-run: setup all
-	scripts/run-qemu.sh $(BUILD)/umbra32.elf
+run: setup all guests
+	scripts/run-qemu.sh $(BUILD)/umbra32.elf $(BUILD)/guests/hello.elf
+
+bench: setup all guests
+	$(PYTHON) bench/run_bench.py
 
 test: setup
 	$(PYTHON) tests/run_tests.py --suite default
@@ -103,5 +106,7 @@ clang-check:
 
 clean:
 	rm -rf $(BUILD)
+
+include tests/guests/guests.mk
 
 -include $(shell find $(BUILD)/k -name '*.d' 2>/dev/null)

@@ -218,7 +218,9 @@ static void guests_start(void)
 	if (!created) {
 		log_err("no VM could be started");
 		power_test_exit(UMBRA_EXIT_FAIL);
+		return;
 	}
+	monitor_start();
 }
 
 /* `crashtest=pagefault`: fault on purpose, so tests can check that a bug in

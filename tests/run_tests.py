@@ -115,6 +115,8 @@ def qemu_cmd(t, workdir):
     boot = t.get("boot", "kernel")
     if boot == "kernel":
         cmd += ["-kernel", os.path.join(BUILD, "umbra32.elf"), "-append", t["cmdline"]]
+        if t.get("initrd"):
+            cmd += ["-initrd", t["initrd"]]
     else:
         cmd += ["-cdrom", iso_for(t["cmdline"], t.get("modules", ()))]
         if boot == "uefi":
@@ -227,6 +229,61 @@ def cpus(n):
     return rf"smp: {n} CPUs? online"
 
 
+def guest(name):
+    return os.path.join(BUILD, "guests", f"{name}.elf")
+
+
+def vm_exit(name, code):
+    return rf"VM {name} exited with code {code:#x}"
+
+
+def guest_tests():
+    """The guest suite on AMD-V with NPT (QEMU TCG)."""
+    ok = r"GUEST-RESULT: pass"
+    def g(title, initrd, expect, **kw):
+        kw.setdefault("cmdline", "exitcode")
+        kw.setdefault("mem", "1024")
+        kw.setdefault("smp", 2)
+        kw.setdefault("forbid", [r"PANIC", r"GUEST-RESULT: fail"])
+        return q("guest on AMD-V/NPT: " + title, initrd=initrd, expect=expect, **kw)
+    return [
+        g("hello, prefixed console lines, exit code", guest("hello") + " name=web -- one two",
+          [r"\[web\] hello from .*hello\.elf", r'\[web\] cmdline: ".*hello\.elf one two"',
+           ok, vm_exit("web", 0x10), r"VM web exits: .*io="]),
+        g("exit code of the guest becomes QEMU's", guest("hello") + " -- exit=0x21",
+          [vm_exit("hello", 0x21)], status=0x21 * 2 + 1),
+        g("CPUID, MSR, port I/O and hypercall exits", guest("cpuid_msr_io"),
+          [r"UmbraUmbraUm", r"raises #GP", r"\b0 check\(s\) failed", ok,
+           vm_exit("cpuid_msr_io", 0x10)]),
+        g("guest handles its own exceptions (#DE #UD #PF, 32-bit/PAE/long mode)",
+          guest("exceptions"), [ok, vm_exit("exceptions", 0x10)]),
+        g("x2APIC timer interrupts at the programmed rate, HLT wakes", guest("timer"),
+          [ok, vm_exit("timer", 0x10)]),
+        g("loads as low as 0x8000, BSS zeroed, page 0 is RAM", guest("lowload"),
+          [ok, vm_exit("lowload", 0x10)]),
+        g("256 MiB memory patterns", guest("memory") + " mem=300M", [ok, vm_exit("memory", 0x10)],
+          timeout=300),
+        g("two VMs on two CPUs cannot see each other's memory",
+          guest("isolation") + " name=a -- id=A," + guest("isolation") + " name=b -- id=B",
+          [r"\[a\] GUEST-RESULT: pass", r"\[b\] GUEST-RESULT: pass",
+           vm_exit("a", 0x10), vm_exit("b", 0x10)]),
+        g("a triple-faulting VM is stopped alone, with a register dump",
+          guest("triplefault") + " name=tf," + guest("isolation") + " name=ok -- id=A",
+          [vm_exit("tf", 0x13) + r" \(triple fault", r"VM tf vCPU 0: triple fault",
+           r"RIP [0-9a-f]{16} RSP", r"\[ok\] GUEST-RESULT: pass", vm_exit("ok", 0x10)]),
+        g("bad module lines and images are refused with a message",
+          guest("hello") + " mem=1K," + test_module() + " name=junk," + guest("hello") + " vcpus=0",
+          [r"module 0 .* refused: .*mem", r"VM junk refused: .*multiboot", r"module 2 .* refused: .*vcpus",
+           r"no VM could be started"], status=0x11 * 2 + 1),
+        g("a refused module does not stop the others",
+          test_module() + " name=junk," + guest("hello") + " name=good",
+          [r"VM junk refused", vm_exit("good", 0x10)]),
+        q("guest via GRUB module2 on BIOS", boot="bios", cmdline="exitcode",
+          modules=[(guest("hello"), "name=grub -- via grub")], mem="512",
+          expect=[r'\[grub\] cmdline: "hello\.elf via grub"', vm_exit("grub", 0x10)]),
+    ]
+
+
 def default_boot_tests():
     common = [BANNER, r"mm: \d+ MiB free", r"tsc: \d+\.\d+ MHz"]
     return [
@@ -307,7 +364,7 @@ def main():
     args = ap.parse_args()
 
     t0 = time.time()
-    r = run(["make", "--no-print-directory", "-j2", "all"])
+    r = run(["make", "--no-print-directory", "-j2", "all", "guests"])
     if r.returncode != 0:
         say(r.stdout[-4000:] + r.stderr[-4000:])
         record("kernel build", False, "make all failed")
@@ -316,7 +373,7 @@ def main():
             unit_tests()
             clang_build()
         shutil.rmtree(os.path.join(BUILD, "iso"), ignore_errors=True)
-        tests = default_boot_tests()
+        tests = default_boot_tests() + guest_tests()
         if args.suite == "full":
             tests += full_boot_tests()
         for t in tests:

@@ -73,5 +73,7 @@ void vm_print_stats(const struct vm *vm);
 void vm_print_all_stats(void);
 void vm_set_print_stats(bool on);
 u32 vm_count_running(void);
+/* Console commands (virt/monitor.c). */
+void monitor_start(void);
 
 #endif

@@ -145,6 +145,10 @@ struct fault_rec {
 };
 extern volatile struct fault_rec last_fault;
 extern volatile u32 fault_resume, fault_insn;
+/* asm(FAULT_ARM "insn" FAULT_DISARM ...): arms catching for one instruction
+ * (labels 1 and 2 are used); compare last_fault.count before and after. */
+#define FAULT_ARM "movl $1f, fault_resume\n\tmovl $2f, fault_insn\n2:\t"
+#define FAULT_DISARM "\n1:\tmovl $0, fault_resume"
 
 /* Each returns 0, or -1 when the access faulted (details in last_fault). */
 int rdmsr_safe(u32 msr, u64 *val);

@@ -372,9 +372,8 @@ void isr_dispatch(struct frame *f)
 	guest_exit(EXIT_FAIL);
 }
 
-/* The probes store the resume and faulting addresses, then run the access. */
-#define ARM "movl $1f, fault_resume\n\tmovl $2f, fault_insn\n2:\t"
-#define DISARM "\n1:\tmovl $0, fault_resume"
+#define ARM FAULT_ARM
+#define DISARM FAULT_DISARM
 
 int rdmsr_safe(u32 msr, u64 *val)
 {

@@ -3,7 +3,7 @@
  * virtual for the tables themselves). */
 #include "guest.h"
 
-#define POOL_PAGES 96
+#define POOL_PAGES 64
 static u8 pool[POOL_PAGES][4096] __attribute__((aligned(4096)));
 static unsigned pool_used;
 
