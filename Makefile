@@ -83,6 +83,7 @@ UNIT_insn_len_SRCS   := virt/insn_len.c virt/gva.c
 UNIT_vm_config_SRCS  := virt/vm_config.c lib/cmdline.c lib/printf.c lib/string.c
 UNIT_loader_mb1_SRCS := virt/loader_mb1.c lib/printf.c lib/string.c
 UNIT_memmap_SRCS   := mm/memmap.c
+UNIT_fwtables_SRCS := virt/fwtables.c drivers/acpi.c lib/string.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(patsubst %,$(BUILD)/unit/test_%,$(UNIT_TESTS))

@@ -69,11 +69,20 @@ static u32 ppr(const struct vlapic *l)
 	return (l->tpr & 0xf0) >= isr_class ? l->tpr & 0xff : isr_class;
 }
 
+/* A guest must not flood its host CPU with timer interrupts: periods below
+ * this are stretched to it (KVM does the same with a 200 us floor). */
+#define MIN_PERIOD_NS 50000ull
+
 static u64 timer_period_ns(const struct vlapic *l)
 {
 	u32 v = (l->timer_divide & 3) | ((l->timer_divide & 8) >> 1);
 	u32 div = 1u << ((v + 1) & 7);
 	return (u64)l->timer_initial * div;
+}
+
+static u64 timer_period_clamped_ns(const struct vlapic *l)
+{
+	return MAX(timer_period_ns(l), MIN_PERIOD_NS);
 }
 
 static void timer_fired(struct timer *t);
@@ -105,7 +114,7 @@ static void timer_fired(struct timer *t)
 	switch (LVT_TIMER_MODE(lvt)) {
 	case TIMER_PERIODIC:
 		if (l->timer_initial) {
-			u64 period = timer_period_ns(l);
+			u64 period = timer_period_clamped_ns(l);
 			l->timer_start_ns += period;
 			timer_arm(&l->timer, t->deadline + ns_to_tsc(period), timer_fired);
 		}

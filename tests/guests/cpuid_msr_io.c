@@ -1,7 +1,9 @@
 /* cpuid_msr_io: CPUID, MSR and port-I/O exits return what the architecture
  * and Umbra's spec say; prefixed exiting instructions are skipped correctly.
  * Umbra-specific checks run only when CPUID 0x40000000 has Umbra's
- * signature (plain QEMU: "not under Umbra: skipping Umbra-specific checks"). */
+ * signature (plain QEMU: "not under Umbra: skipping Umbra-specific checks").
+ * Options: "umbra" fails the run when the signature is absent; "force-umbra"
+ * runs the Umbra-specific checks anyway (to exercise them elsewhere). */
 #include "guest.h"
 
 #define UMBRA_HC_VERSION 0
@@ -9,13 +11,18 @@
 
 static bool intel;
 
-static u32 hypercall(u32 nr)
+/* VMCALL on Intel, VMMCALL otherwise (as KVM guests do); a fault (e.g. #UD
+ * with no hypervisor) is caught and reported. */
+static u32 hypercall(u32 nr, bool *faulted)
 {
-	u32 a = nr;
+	u32 a = nr, n = last_fault.count;
 	if (intel)
-		asm volatile("vmcall" : "+a"(a) : : "ebx", "ecx", "edx", "esi", "memory");
+		asm volatile(FAULT_ARM "vmcall" FAULT_DISARM : "+a"(a) : : "ebx", "ecx", "edx", "esi", "memory");
 	else
-		asm volatile("vmmcall" : "+a"(a) : : "ebx", "ecx", "edx", "esi", "memory");
+		asm volatile(FAULT_ARM "vmmcall" FAULT_DISARM : "+a"(a) : : "ebx", "ecx", "edx", "esi", "memory");
+	*faulted = last_fault.count != n;
+	if (*faulted)
+		printf("  ..   hypercall 0x%x raised vector %u\n", nr, last_fault.vector);
 	return a;
 }
 
@@ -37,6 +44,9 @@ static void check_cpuid(bool umbra)
 	check(!(r1.c & (1u << 5)), "CPUID.1:ECX[5] VMX not advertised");
 	check(!(e1c & (1u << 2)), "CPUID.80000001:ECX[2] SVM not advertised");
 	struct cpuid_regs h = cpuid(0x40000000);
+	u32 sig[4] = { h.b, h.c, h.d, 0 };
+	check(!memcmp(sig, "UmbraUmbraUm", 12), "CPUID.40000000:EBX,ECX,EDX = \"%s\" (want \"UmbraUmbraUm\")",
+	      (char *)sig);
 	check(h.a >= 0x40000001, "CPUID.40000000:EAX max hypervisor leaf 0x%x >= 0x40000001", h.a);
 }
 
@@ -112,24 +122,28 @@ static void check_ports(bool umbra)
 
 static void check_hypercalls(void)
 {
-	u32 v = hypercall(UMBRA_HC_VERSION);
-	check(v != UMBRA_ENOSYS, "%s UMBRA_HC_VERSION (0) = 0x%x (not -1000)", intel ? "VMCALL" : "VMMCALL", v);
-	v = hypercall(0xffff);
-	check(v == UMBRA_ENOSYS, "%s 0xffff (unknown) = %d (want -1000, UMBRA_ENOSYS)", intel ? "VMCALL" : "VMMCALL",
-	      (int)v);
+	bool f;
+	u32 v = hypercall(UMBRA_HC_VERSION, &f);
+	check(!f && v != UMBRA_ENOSYS, "%s UMBRA_HC_VERSION (0) = 0x%x (not -1000)", intel ? "VMCALL" : "VMMCALL", v);
+	v = hypercall(0xffff, &f);
+	check(!f && v == UMBRA_ENOSYS, "%s 0xffff (unknown) = %d (want -1000, UMBRA_ENOSYS)",
+	      intel ? "VMCALL" : "VMMCALL", (int)v);
 }
 
 u32 guest_main(void)
 {
-	bool umbra = under_umbra();
+	bool umbra = under_umbra(), force = opt_word("force-umbra");
 	intel = cpu_vendor_is("GenuineIntel");
 	printf("cpuid_msr_io (%s)\n", argv0);
 	if (umbra)
-		check(true, "CPUID.40000000:EBX,ECX,EDX = \"UmbraUmbraUm\" (running under Umbra)");
+		printf("Umbra signature found at CPUID 0x40000000\n");
+	else if (force)
+		printf("not under Umbra, but force-umbra: running the Umbra-specific checks\n");
 	else
 		printf("not under Umbra: skipping Umbra-specific checks\n");
 	if (opt_word("umbra"))
 		check(umbra, "Umbra signature present (option \"umbra\" requires it)");
+	umbra |= force;
 	check_cpuid(umbra);
 	check_msrs(umbra);
 	check_ports(umbra);

@@ -52,6 +52,7 @@ struct probe {
 	int kind; /* LM_READ, LM_WRITE, LM_EXEC */
 	u64 addr, value; /* value read (expected) or written */
 	u32 vector, error; /* NONE: no fault expected */
+	u32 alt_error; /* also accepted (a known emulator deviation), or NONE */
 };
 
 static const char *mode_name[] = { "32-bit", "PAE", "long mode" };
@@ -83,7 +84,12 @@ static void report(enum pg_mode mode, struct probe *p, struct lm_probe *o, u32 n
 			      (u32)o[i].value);
 		} else {
 			bool pf = p[i].vector == 14;
-			bool ok = o[i].vector == p[i].vector && o[i].error == p[i].error && (!pf || o[i].cr2 == p[i].addr);
+			bool alt = o[i].error == p[i].alt_error;
+			bool ok = o[i].vector == p[i].vector && (o[i].error == p[i].error || alt) &&
+				  (!pf || o[i].cr2 == p[i].addr);
+			if (ok && alt)
+				printf("  note error code 0x%x instead of 0x%x: P bit missing on a reserved-bit fault "
+				       "(QEMU TCG does this; the manuals say 0x%x)\n", o[i].error, p[i].error, p[i].error);
 			check(ok, "%s: %s 0x%llx: vector %u error 0x%x%s (got %d 0x%x cr2 0x%llx)", mode_name[mode],
 			      p[i].what, p[i].addr, p[i].vector, p[i].error, pf ? " cr2" : "", (int)o[i].vector,
 			      o[i].error, o[i].cr2);
@@ -110,7 +116,7 @@ static void paging_test(enum pg_mode mode, u32 *data, u8 *code)
 	pg_map(&pt, w + big, 0, big, PTE_P | PTE_W);               /* large page: phys 0 */
 	/* w + 0 stays not present. */
 
-#define PROBE(w_, k_, a_, v_, vec_, err_) p[n++] = (struct probe){ w_, k_, a_, v_, vec_, err_ }
+#define PROBE(w_, k_, a_, v_, vec_, err_) p[n++] = (struct probe){ w_, k_, a_, v_, vec_, err_, NONE }
 	PROBE("read", LM_READ, w + 0x1010, 0xd0000010, NONE, 0);
 	PROBE("read not-present", LM_READ, w + 0x123, 0, 14, 0);
 	PROBE("write not-present", LM_WRITE, w + 0x456, 1, 14, PF_W);
@@ -127,6 +133,7 @@ static void paging_test(enum pg_mode mode, u32 *data, u8 *code)
 	if (pae_like && maxphy < 52) {
 		pg_map(&pt, w + 0x5000, (u32)data | (1ull << maxphy), PG_4K, PTE_P | PTE_W);
 		PROBE("read, reserved bit set", LM_READ, w + 0x5000, 0, 14, PF_P | PF_RSVD);
+		p[n - 1].alt_error = PF_RSVD;
 	}
 	if (lm) {
 		pg_map(&pt, 0xffff800000001000ull, (u32)data, PG_4K, PTE_P);

@@ -225,7 +225,7 @@ TEST(recursive_tables_terminate)
 TEST(five_level)
 {
 	struct guest_paging p = long_mode(0x60000);
-	u64 va = 0x00ff000000000000ull | 0x5123; /* PML5 1 (bit 48), lower levels 0/0/0/5 */
+	u64 va = 0x00ff000000000000ull | 0x5123; /* PML5 255, then 0, 0, 0, PT 5 */
 
 	p.cr4 |= CR4_LA57;
 	reset();

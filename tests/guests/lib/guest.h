@@ -214,6 +214,7 @@ void lm_run(u32 pml4, struct lm_probe *p, u32 n);
 #define X2APIC_EOI 0x80b
 #define X2APIC_SVR 0x80f
 #define X2APIC_LVT_TIMER 0x832
+#define X2APIC_LVT_LINT0 0x835
 #define X2APIC_TIMER_ICR 0x838
 #define X2APIC_TIMER_CCR 0x839
 #define X2APIC_TIMER_DCR 0x83e
@@ -222,7 +223,11 @@ void lm_run(u32 pml4, struct lm_probe *p, u32 n);
 #define LVT_PERIODIC (1u << 17)
 #define LVT_TSC_DEADLINE (2u << 17)
 bool x2apic_supported(void);
-void x2apic_enable(u32 spurious_vector); /* APIC_BASE EN|EXTD, SVR, TPR=0 */
+/* APIC_BASE EN|EXTD, SVR (enabled, SPURIOUS_VECTOR), TPR 0, LINT0 masked. */
+void x2apic_enable(u32 spurious_vector);
+/* Remaps the legacy 8259 PICs to vectors 0x20-0x2f and masks them (firmware
+ * may have left the PIT unmasked at vector 8); harmless without a PIC. */
+void pic_disable(void);
 static inline void x2apic_eoi(void) { wrmsr(X2APIC_EOI, 0); }
 
 /* ---- misc ------------------------------------------------------------------ */

@@ -442,4 +442,15 @@ void x2apic_enable(u32 spurious_vector)
 	wrmsr(MSR_APIC_BASE, base | (1u << 11) | (1u << 10));
 	wrmsr(X2APIC_SVR, 0x100 | (spurious_vector & 0xff));
 	wrmsr(X2APIC_TPR, 0);
+	wrmsr(X2APIC_LVT_LINT0, LVT_MASKED); /* firmware may leave ExtINT (8259) here */
+}
+
+void pic_disable(void)
+{
+	/* Remap the 8259s to vectors 0x20-0x2f (away from exceptions), mask all. */
+	static const u8 seq[][2] = { { 0x20, 0x11 }, { 0xa0, 0x11 }, { 0x21, 0x20 }, { 0xa1, 0x28 },
+				     { 0x21, 0x04 }, { 0xa1, 0x02 }, { 0x21, 0x01 }, { 0xa1, 0x01 },
+				     { 0x21, 0xff }, { 0xa1, 0xff } };
+	for (u32 i = 0; i < sizeof(seq) / sizeof(seq[0]); i++)
+		outb(seq[i][0], seq[i][1]);
 }
