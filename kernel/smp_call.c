@@ -60,7 +60,14 @@ void smp_call_all(smp_call_fn fn, void *arg)
 			smp_call(i, fn, arg);
 }
 
+/* The kick's only job is the exit from guest mode it causes. */
+static void kick_ipi(struct regs *r)
+{
+	lapic_eoi();
+}
+
 void smp_call_init(void)
 {
 	irq_register(VEC_IPI_CALL, call_ipi);
+	irq_register(VEC_IPI_KICK, kick_ipi);
 }

@@ -6,6 +6,7 @@
 #include "arch/x86/traps.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
+#include "kernel/smp_call.h"
 #include "kernel/timer.h"
 
 static void timer_program_hw(struct cpu *c)
@@ -47,6 +48,18 @@ bool timer_cancel(struct timer *t)
 		spin_unlock(&b->lock, f);
 		return was;
 	}
+}
+
+static void cancel_here(void *t)
+{
+	timer_cancel(t);
+}
+
+void timer_cancel_sync(struct timer *t)
+{
+	/* Callbacks run in interrupt context on the timer's CPU; a call
+	 * there runs between them, never during one. */
+	smp_call(READ_ONCE(t->cpu), cancel_here, t);
 }
 
 void timer_arm(struct timer *t, u64 deadline, timer_fn_t fn)

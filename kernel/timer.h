@@ -20,7 +20,11 @@ struct timer {
 void timer_init_cpu(void);
 /* Arms t on the current CPU; re-arming an armed timer moves it. */
 void timer_arm(struct timer *t, u64 deadline, timer_fn_t fn);
-/* Returns true if t was pending. Safe from any CPU. */
+/* Returns true if t was pending. Safe from any CPU; the callback may still be
+ * running on the timer's CPU when it returns. */
 bool timer_cancel(struct timer *t);
+/* Cancels t and waits until its callback is not running (before freeing
+ * what the callback uses). Needs interrupts enabled. */
+void timer_cancel_sync(struct timer *t);
 
 #endif

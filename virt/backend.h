@@ -73,6 +73,9 @@ struct virt_backend_ops {
 	void (*vcpu_destroy)(struct vcpu *v);
 	/* Multiboot v1 entry state: 32-bit flat protected mode, paging off. */
 	void (*vcpu_reset_protected32)(struct vcpu *v, u32 eip);
+	/* State after INIT and a SIPI with `vector` (SDM 3, 9.1.1 and 9.4.4):
+	 * real mode at vector:0000, caches off, everything else reset. */
+	void (*vcpu_reset_real_mode)(struct vcpu *v, u8 vector);
 	/* Enters the guest until the next exit; interrupts are off around it. */
 	void (*vcpu_run)(struct vcpu *v, struct vm_exit *exit);
 	/* Register access: RIP, RSP, RAX live in the vendor structure. */

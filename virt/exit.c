@@ -7,6 +7,7 @@
 #include "virt/exit.h"
 #include "virt/gva.h"
 #include "virt/insn_len.h"
+#include "virt/vcpu.h"
 #include "virt/vm.h"
 
 #define VEC_UD 6
@@ -140,19 +141,15 @@ static void handle_io(struct vcpu *v, const struct vm_exit *e)
 	skip_instruction(v, e);
 }
 
-/* HLT: sleep until an interrupt the guest would take arrives (SDM 3,
- * "HLT"): with IF=0 only NMI/INIT/SMI wake, which are not emulated yet. */
+/* HLT: sleep until an interrupt the guest would take arrives, or an NMI,
+ * INIT or SIPI (SDM 3, "HLT"). */
 static void handle_hlt(struct vcpu *v, const struct vm_exit *e)
 {
 	if (!skip_instruction(v, e))
 		return;
 	v->halted = true;
-	while (v->vm->state == VM_RUNNING) {
-		bool irq_on = virt_backend->get_rflags(v) & RFLAGS_IF;
-		if (irq_on && vlapic_pending_vector(&v->lapic) >= 0)
-			break;
+	while (v->vm->state == VM_RUNNING && !vcpu_has_wake_event(v))
 		thread_block();
-	}
 	v->halted = false;
 }
 

@@ -14,7 +14,7 @@
 #include "lib/printf.h"
 #include "lib/string.h"
 
-/* §3.1.2-3.1.3: the header; the address fields are valid with flag 16. */
+/* §3.1.2 header layout; the address fields (§3.1.4) are valid with flag 16. */
 struct mb1_header {
 	u32 magic;
 	u32 flags;
@@ -28,7 +28,7 @@ struct mb1_header {
 _Static_assert(sizeof(struct mb1_header) == 32, "mb1_header size");
 #define MB1_HEADER_MIN_SIZE	12	/* magic, flags, checksum */
 
-/* §3.1.2: bits 0-15 are requirements; we honour 0 and 1. */
+/* §3.1.3: flag bits 0-15 are requirements; we honour 0 and 1. */
 #define MB1_HEADER_REQUIRED_MASK	0x0000ffffu
 #define MB1_HEADER_SUPPORTED	(MB1_HEADER_PAGE_ALIGN | MB1_HEADER_MEMORY_INFO)
 
@@ -120,7 +120,7 @@ static u64 seg_end(const struct seg *s)
 }
 
 /*
- * §3.1.1: the first 32-bit aligned magic within the first 8192 bytes whose
+ * §3.1.1, §3.1.3: the first 32-bit aligned magic in the first 8192 bytes whose
  * checksum makes magic + flags + checksum == 0 (mod 2^32). A magic with a
  * wrong checksum is skipped, as GRUB does, but remembered for the error.
  */
@@ -137,8 +137,8 @@ static bool find_header(const u8 *img, size_t size, struct mb1_header *h,
 		if (h->magic != MB1_HEADER_MAGIC)
 			continue;
 		if ((u32)(h->magic + h->flags + h->checksum) == 0) {
-			/* §3.1.3: with flag 16 the address fields must be
-			 * inside the 8192 bytes too. */
+			/* §3.1.1: the whole header, address fields
+			 * included, lies within the first 8192 bytes. */
 			if (h->flags & MB1_HEADER_AOUT_KLUDGE) {
 				if (o + sizeof(*h) > limit)
 					return fail(err, errlen,
@@ -161,7 +161,8 @@ static bool find_header(const u8 *img, size_t size, struct mb1_header *h,
 		    "no multiboot header (magic 0x1BADB002) in the first 8192 bytes");
 }
 
-/* §3.1.2: "If bit 0-15 has unknown bits set, the boot loader must fail". */
+/* §3.1.3: bits 0-15 are requirements; a loader that does not understand
+ * one must refuse the image. */
 static bool check_flags(u32 flags, char *err, size_t errlen)
 {
 	u32 unsupported = flags & MB1_HEADER_REQUIRED_MASK & ~MB1_HEADER_SUPPORTED;
@@ -289,7 +290,7 @@ static bool parse_elf(const u8 *img, size_t size, struct parsed *pi,
 }
 
 /*
- * §3.1.3 a.out kludge: the header at file offset hdr_off is loaded at
+ * §3.1.4 a.out kludge: the header at file offset hdr_off is loaded at
  * header_addr, so the file from hdr_off - (header_addr - load_addr) is
  * loaded at load_addr, up to load_end_addr (0: the end of the file); then
  * zeroes up to bss_end_addr (0: none). Execution starts at entry_addr.
@@ -444,13 +445,10 @@ bool mb1_probe(const void *image, size_t image_size, u64 guest_mem_bytes,
 
 /* --- modules ------------------------------------------------------------- */
 
-static bool check_string(const char *what, u32 idx, const char *s, char *err,
-			 size_t errlen)
+/* Strings we copy into the guest have a sane length. */
+static bool string_ok(const char *s)
 {
-	if (s && strnlen(s, MB1_MAX_STRING) == MB1_MAX_STRING)
-		return fail(err, errlen, "%s %u is longer than %d bytes", what,
-			    idx, MB1_MAX_STRING - 1);
-	return true;
+	return !s || strnlen(s, MB1_MAX_STRING) < MB1_MAX_STRING;
 }
 
 /* The caller placed the modules; refuse placements the guest cannot use. */
@@ -486,8 +484,10 @@ static bool check_modules(const struct parsed *pi, u64 mem,
 					    "module %u (0x%lx-0x%lx) overlaps the image "
 					    "at 0x%x-0x%lx", i, m->start, m->end,
 					    pi->segs[j].paddr, seg_end(&pi->segs[j]));
-		if (!check_string("module string", i, m->cmdline, err, errlen))
-			return false;
+		if (!string_ok(m->cmdline))
+			return fail(err, errlen,
+				    "module %u string is longer than %d bytes", i,
+				    MB1_MAX_STRING - 1);
 	}
 	return true;
 }
@@ -709,9 +709,11 @@ bool mb1_load(const void *image, size_t image_size, u64 guest_mem_bytes,
 
 	memset(out, 0, sizeof(*out));
 	if (!parse_image(image, image_size, guest_mem_bytes, &pi, err, errlen) ||
-	    !check_modules(&pi, guest_mem_bytes, mods, nr_mods, err, errlen) ||
-	    !check_string("command line", 0, cmdline, err, errlen))
+	    !check_modules(&pi, guest_mem_bytes, mods, nr_mods, err, errlen))
 		return false;
+	if (!string_ok(cmdline))
+		return fail(err, errlen, "command line is longer than %d bytes",
+			    MB1_MAX_STRING - 1);
 	plan_info(&l, guest_mem_bytes, cmdline, mods, nr_mods);
 	if (!place_info(&pi, guest_mem_bytes, mods, nr_mods, l.size, &base))
 		return fail(err, errlen,

@@ -4,6 +4,7 @@
 #include "kernel/log.h"
 #include "virt/devices.h"
 #include "virt/exit.h"
+#include "virt/fwtables.h"
 #include "virt/vm.h"
 
 #define PCI_CONFIG_ADDRESS 0xcf8
@@ -29,8 +30,16 @@ struct pio_device {
 };
 
 static const struct pio_device devices[] = {
+	{ 0x20, 2, pic_in, pic_out },
+	{ 0x40, 4, pit_in, pit_out },
+	{ 0x61, 1, pit_in, pit_out },
+	{ 0x70, 2, cmos_in, cmos_out },
+	{ 0xa0, 2, pic_in, pic_out },
 	{ DEBUG_EXIT_IOBASE, 4, NULL, debug_exit_out },
 	{ UART_IOBASE, 8, uart_in, uart_out },
+	{ 0x4d0, 2, pic_in, pic_out },
+	{ FW_CFG_PORT_SEL, 2, fw_cfg_in, fw_cfg_out },
+	{ GUEST_PM_BASE, 12, acpi_pm_in, acpi_pm_out },
 	{ PCI_CONFIG_ADDRESS, 8, pci_in, pci_out },
 };
 

@@ -7,23 +7,26 @@
 #include "kernel/log.h"
 #include "kernel/sched.h"
 #include "lib/string.h"
+#include "virt/apic_bus.h"
 #include "virt/vlapic.h"
 #include "virt/vm.h"
 
+/* Registers by index = xAPIC offset / 16 (x2APIC MSR = 0x800 + index). */
 #define X2APIC_MSR_BASE 0x800
-#define REG(msr) ((msr) - X2APIC_MSR_BASE)
 #define R_ID 0x02
 #define R_VERSION 0x03
 #define R_TPR 0x08
 #define R_PPR 0x0a
 #define R_EOI 0x0b
 #define R_LDR 0x0d
+#define R_DFR 0x0e
 #define R_SVR 0x0f
 #define R_ISR 0x10
 #define R_TMR 0x18
 #define R_IRR 0x20
 #define R_ESR 0x28
 #define R_ICR 0x30
+#define R_ICR_HI 0x31
 #define R_LVT_TIMER 0x32
 #define R_LVT_LAST 0x37
 #define R_TMICT 0x38
@@ -148,6 +151,8 @@ static void vlapic_reset_regs(struct vlapic *l, bool bsp)
 	l->id = l->vcpu->id;
 	l->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0);
 	l->tpr = l->ldr = l->esr = 0;
+	l->dfr = 0xffffffffu;
+	l->icr_lo = l->icr_hi = 0;
 	l->svr = 0xff;
 	for (int i = 0; i < 6; i++)
 		l->lvt[i] = LVT_MASKED;
@@ -186,49 +191,68 @@ static bool apic_base_write(struct vlapic *l, u64 val)
 	return true;
 }
 
+static u32 logical_id(const struct vlapic *l, bool x2)
+{
+	/* x2APIC: cluster in 31:16, one bit of 16 in 15:0 (SDM 11.12.10.2). */
+	if (x2)
+		return ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
+	return l->ldr;
+}
+
+/* Caller holds l->lock. False: #GP (x2APIC) or ignored (xAPIC). */
+static bool reg_read(struct vlapic *l, u32 r, bool x2, u64 *val)
+{
+	if (r == R_ID)
+		*val = x2 ? l->id : l->id << 24;
+	else if (r == R_VERSION)
+		*val = APIC_VERSION;
+	else if (r == R_TPR)
+		*val = l->tpr;
+	else if (r == R_PPR)
+		*val = ppr(l);
+	else if (r == R_LDR)
+		*val = logical_id(l, x2);
+	else if (r == R_DFR && !x2)
+		*val = l->dfr;
+	else if (r == R_SVR)
+		*val = l->svr;
+	else if (r >= R_ISR && r < R_ISR + 8)
+		*val = l->isr[r - R_ISR];
+	else if (r >= R_TMR && r < R_TMR + 8)
+		*val = l->tmr[r - R_TMR];
+	else if (r >= R_IRR && r < R_IRR + 8)
+		*val = l->irr[r - R_IRR];
+	else if (r == R_ESR)
+		*val = l->esr;
+	else if (r == R_ICR)
+		*val = x2 ? ((u64)l->icr_hi << 32) | l->icr_lo : l->icr_lo;
+	else if (r == R_ICR_HI && !x2)
+		*val = l->icr_hi;
+	else if (r >= R_LVT_TIMER && r <= R_LVT_LAST)
+		*val = l->lvt[r - R_LVT_TIMER];
+	else if (r == R_TMICT)
+		*val = l->timer_initial;
+	else if (r == R_TMCCT)
+		*val = timer_current_count(l);
+	else if (r == R_TDCR)
+		*val = l->timer_divide;
+	else
+		return false; /* write-only (EOI, SELF IPI) or reserved */
+	return true;
+}
+
 bool vlapic_rdmsr(struct vlapic *l, u32 msr, u64 *val)
 {
 	unsigned long f = spin_lock(&l->lock);
 	bool ok = true;
-	if (msr == 0x1b) {
+	if (msr == 0x1b)
 		*val = l->apic_base;
-	} else if (msr == MSR_IA32_TSC_DEADLINE) {
+	else if (msr == MSR_IA32_TSC_DEADLINE)
 		*val = LVT_TIMER_MODE(l->lvt[0]) == TIMER_TSC_DEADLINE ? l->tsc_deadline : 0;
-	} else if (!x2apic_enabled(l)) {
+	else if (!x2apic_enabled(l) || msr < X2APIC_MSR_BASE || msr > X2APIC_MSR_BASE + 0xff)
 		ok = false;
-	} else {
-		u32 r = REG(msr);
-		if (r == R_ID)
-			*val = l->id;
-		else if (r == R_VERSION)
-			*val = APIC_VERSION;
-		else if (r == R_TPR)
-			*val = l->tpr;
-		else if (r == R_PPR)
-			*val = ppr(l);
-		else if (r == R_LDR)
-			*val = ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
-		else if (r == R_SVR)
-			*val = l->svr;
-		else if (r >= R_ISR && r < R_ISR + 8)
-			*val = l->isr[r - R_ISR];
-		else if (r >= R_TMR && r < R_TMR + 8)
-			*val = l->tmr[r - R_TMR];
-		else if (r >= R_IRR && r < R_IRR + 8)
-			*val = l->irr[r - R_IRR];
-		else if (r == R_ESR)
-			*val = l->esr;
-		else if (r >= R_LVT_TIMER && r <= R_LVT_LAST)
-			*val = l->lvt[r - R_LVT_TIMER];
-		else if (r == R_TMICT)
-			*val = l->timer_initial;
-		else if (r == R_TMCCT)
-			*val = timer_current_count(l);
-		else if (r == R_TDCR)
-			*val = l->timer_divide;
-		else
-			ok = false; /* write-only (EOI, SELF IPI) or reserved */
-	}
+	else
+		ok = reg_read(l, msr - X2APIC_MSR_BASE, true, val);
 	spin_unlock(&l->lock, f);
 	return ok;
 }
@@ -253,10 +277,80 @@ static bool lvt_write(struct vlapic *l, u32 idx, u64 val)
 	return true;
 }
 
+static void eoi(struct vlapic *l)
+{
+	int v = highest_bit(l->isr);
+	if (v < 0)
+		return;
+	clear_bit(l->isr, v);
+	/* A level-triggered interrupt's EOI goes to the IOAPIC (SDM 11.8.5). */
+	if (l->tmr[v / 32] & (1u << (v % 32))) {
+		clear_bit(l->tmr, v);
+		l->eoi_broadcast = v;
+	}
+}
+
+/* Caller holds l->lock. An ICR write is returned in *ipi for sending once
+ * the lock is dropped. False: #GP (x2APIC) or ignored (xAPIC). */
+static bool reg_write(struct vlapic *l, u32 r, bool x2, u64 val, bool *ipi)
+{
+	if (r == R_ID && !x2) {
+		l->id = (u32)val >> 24;
+	} else if (r == R_TPR && !(val >> 8)) {
+		l->tpr = (u32)val;
+	} else if (r == R_EOI && (!x2 || !val)) {
+		eoi(l);
+	} else if (r == R_LDR && !x2) {
+		l->ldr = (u32)val & 0xff000000u;
+	} else if (r == R_DFR && !x2) {
+		l->dfr = (u32)val | 0x0fffffffu;
+	} else if (r == R_SVR && !(val >> 32)) {
+		l->svr = (u32)val & 0x11ff;
+		if (!(l->svr & SVR_ENABLE))
+			for (int i = 0; i < 6; i++)
+				l->lvt[i] |= LVT_MASKED;
+	} else if (r == R_ESR && (!x2 || !val)) {
+		l->esr = 0;
+	} else if (r >= R_LVT_TIMER && r <= R_LVT_LAST) {
+		return lvt_write(l, r - R_LVT_TIMER, val);
+	} else if (r == R_TMICT && !(val >> 32)) {
+		if (LVT_TIMER_MODE(l->lvt[0]) != TIMER_TSC_DEADLINE) {
+			l->timer_initial = (u32)val;
+			timer_start(l);
+		}
+	} else if (r == R_TDCR && !(val & ~0xbull)) {
+		l->timer_divide = (u32)val;
+	} else if (r == R_SELF_IPI && x2 && !(val >> 8)) {
+		if (val >= 16)
+			set_bit(l->irr, (int)val);
+	} else if (r == R_ICR) {
+		/* Bit 12 (delivery status) reads 0: delivery is immediate. */
+		l->icr_lo = (u32)val & ~BIT(12);
+		if (x2)
+			l->icr_hi = val >> 32;
+		*ipi = true;
+	} else if (r == R_ICR_HI && !x2) {
+		l->icr_hi = (u32)val & 0xff000000u;
+	} else {
+		return false;
+	}
+	return true;
+}
+
+/* After a register write: send the IPI or the EOI the write asked for. */
+static void after_write(struct vlapic *l, bool ipi, int eoi_vector)
+{
+	if (ipi)
+		apic_bus_send_ipi(l->vcpu, l->icr_lo, l->icr_hi, x2apic_enabled(l));
+	if (eoi_vector >= 0)
+		apic_bus_eoi(l->vcpu->vm, (u8)eoi_vector);
+}
+
 bool vlapic_wrmsr(struct vlapic *l, u32 msr, u64 val)
 {
+	bool ipi = false, ok = true;
 	unsigned long f = spin_lock(&l->lock);
-	bool ok = true;
+	l->eoi_broadcast = -1;
 	if (msr == 0x1b) {
 		ok = apic_base_write(l, val);
 	} else if (msr == MSR_IA32_TSC_DEADLINE) {
@@ -264,50 +358,103 @@ bool vlapic_wrmsr(struct vlapic *l, u32 msr, u64 val)
 			l->tsc_deadline = val;
 			timer_start(l);
 		} /* ignored in the other modes (11.5.4.1) */
-	} else if (!x2apic_enabled(l)) {
+	} else if (!x2apic_enabled(l) || msr < X2APIC_MSR_BASE || msr > X2APIC_MSR_BASE + 0xff) {
 		ok = false;
 	} else {
-		u32 r = REG(msr);
-		if (r == R_TPR && !(val >> 8)) {
-			l->tpr = (u32)val;
-		} else if (r == R_EOI && !val) {
-			int v = highest_bit(l->isr);
-			if (v >= 0)
-				clear_bit(l->isr, v);
-		} else if (r == R_SVR && !(val >> 32)) {
-			l->svr = (u32)val & 0x11ff;
-			if (!(l->svr & SVR_ENABLE))
-				for (int i = 0; i < 6; i++)
-					l->lvt[i] |= LVT_MASKED;
-		} else if (r == R_ESR && !val) {
-			l->esr = 0;
-		} else if (r >= R_LVT_TIMER && r <= R_LVT_LAST) {
-			ok = lvt_write(l, r - R_LVT_TIMER, val);
-		} else if (r == R_TMICT && !(val >> 32)) {
-			if (LVT_TIMER_MODE(l->lvt[0]) != TIMER_TSC_DEADLINE) {
-				l->timer_initial = (u32)val;
-				timer_start(l);
-			}
-		} else if (r == R_TDCR && !(val & ~0xbull)) {
-			l->timer_divide = (u32)val;
-		} else if (r == R_SELF_IPI && !(val >> 8)) {
-			if (val >= 16)
-				set_bit(l->irr, (int)val);
-		} else if (r == R_ICR) {
-			/* Only self IPIs until the PC-platform work: fixed mode to
-			 * ourselves (by shorthand or by our own ID). */
-			u32 shorthand = (val >> 18) & 3;
-			u32 dest = val >> 32;
-			u8 vec = val & 0xff;
-			if (((val >> 8) & 7) == 0 && vec >= 16 &&
-			    (shorthand == 1 || (shorthand == 0 && dest == l->id)))
-				set_bit(l->irr, vec);
-		} else {
-			ok = false;
-		}
+		ok = reg_write(l, msr - X2APIC_MSR_BASE, true, val, &ipi);
+	}
+	int eoi_vector = l->eoi_broadcast;
+	spin_unlock(&l->lock, f);
+	after_write(l, ipi && ok, eoi_vector);
+	return ok;
+}
+
+/* xAPIC MMIO (SDM 11.4.1): 32-bit accesses to 16-byte aligned registers;
+ * anything else, and everything while the APIC is disabled or in x2APIC
+ * mode, reads as 0 and writes are dropped. */
+bool vlapic_mmio_read(struct vlapic *l, u64 offset, u32 *val)
+{
+	unsigned long f = spin_lock(&l->lock);
+	u64 v = 0;
+	bool ok = (l->apic_base & APIC_BASE_EN) && !x2apic_enabled(l) && !(offset & 0xf) &&
+		  offset < 0x400 && reg_read(l, (u32)(offset >> 4), false, &v);
+	spin_unlock(&l->lock, f);
+	*val = ok ? (u32)v : 0;
+	return ok;
+}
+
+void vlapic_mmio_write(struct vlapic *l, u64 offset, u32 val)
+{
+	bool ipi = false, ok = false;
+	unsigned long f = spin_lock(&l->lock);
+	l->eoi_broadcast = -1;
+	if ((l->apic_base & APIC_BASE_EN) && !x2apic_enabled(l) && !(offset & 0xf) && offset < 0x400)
+		ok = reg_write(l, (u32)(offset >> 4), false, val, &ipi);
+	int eoi_vector = l->eoi_broadcast;
+	spin_unlock(&l->lock, f);
+	after_write(l, ipi && ok, eoi_vector);
+}
+
+u64 vlapic_mmio_base(struct vlapic *l)
+{
+	return l->apic_base & ~0xfffull & ((1ull << 52) - 1);
+}
+
+bool vlapic_match_dest(struct vlapic *l, u32 dest, bool logical, bool x2)
+{
+	unsigned long f = spin_lock(&l->lock);
+	bool hit;
+	if (!logical) {
+		hit = dest == (x2 ? 0xffffffffu : 0xffu) || dest == l->id;
+	} else if (x2) {
+		u32 ldr = logical_id(l, true);
+		hit = (dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff);
+	} else if ((l->dfr >> 28) == 0xf) { /* flat model */
+		hit = (dest & (l->ldr >> 24)) != 0;
+	} else { /* cluster model: cluster in 7:4, member bits in 3:0 */
+		u32 ldr = l->ldr >> 24;
+		hit = ((dest >> 4) == (ldr >> 4) || (dest >> 4) == 0xf) && (dest & ldr & 0xf);
 	}
 	spin_unlock(&l->lock, f);
+	return hit;
+}
+
+void vlapic_accept(struct vlapic *l, u8 vector, bool level)
+{
+	unsigned long f = spin_lock(&l->lock);
+	if ((l->apic_base & APIC_BASE_EN) && vector >= 16) {
+		set_bit(l->irr, vector);
+		if (level)
+			set_bit(l->tmr, vector);
+		else
+			clear_bit(l->tmr, vector);
+	}
+	spin_unlock(&l->lock, f);
+}
+
+bool vlapic_extint_accepted(struct vlapic *l)
+{
+	unsigned long f = spin_lock(&l->lock);
+	u32 lint0 = l->lvt[3];
+	/* Like KVM: a hardware-disabled APIC passes the 8259's INTR through;
+	 * otherwise LINT0 must be an unmasked ExtINT (virtual wire). */
+	bool ok = !(l->apic_base & APIC_BASE_EN) ||
+		  (!(lint0 & LVT_MASKED) && ((lint0 >> 8) & 7) == 7);
+	spin_unlock(&l->lock, f);
 	return ok;
+}
+
+bool vlapic_sw_enabled(struct vlapic *l)
+{
+	return (READ_ONCE(l->apic_base) & APIC_BASE_EN) && (READ_ONCE(l->svr) & SVR_ENABLE);
+}
+
+void vlapic_reset(struct vlapic *l)
+{
+	unsigned long f = spin_lock(&l->lock);
+	timer_cancel(&l->timer);
+	vlapic_reset_regs(l, l->apic_base & APIC_BASE_BSP);
+	spin_unlock(&l->lock, f);
 }
 
 int vlapic_pending_vector(struct vlapic *l)
@@ -328,12 +475,5 @@ void vlapic_ack(struct vlapic *l, int vector)
 	unsigned long f = spin_lock(&l->lock);
 	clear_bit(l->irr, vector);
 	set_bit(l->isr, vector);
-	spin_unlock(&l->lock, f);
-}
-
-void vlapic_set_irq(struct vlapic *l, u8 vector)
-{
-	unsigned long f = spin_lock(&l->lock);
-	set_bit(l->irr, vector);
 	spin_unlock(&l->lock, f);
 }

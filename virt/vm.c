@@ -10,6 +10,7 @@
 #include "lib/string.h"
 #include "mm/kmalloc.h"
 #include "virt/exit.h"
+#include "virt/fwtables.h"
 #include "virt/loader_mb1.h"
 #include "virt/vcpu.h"
 #include "virt/vm.h"
@@ -28,24 +29,18 @@ u32 vm_count_running(void)
 	return READ_ONCE(vms_running);
 }
 
-static void vlapic_destroy_on_cpu(void *lapic)
-{
-	vlapic_destroy(lapic);
-}
-
 static void vm_free(struct vm *vm)
 {
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
 		if (!v)
 			continue;
-		/* On the timer's CPU, so its callback is not running meanwhile. */
-		if (v->thread)
-			smp_call(v->host_cpu, vlapic_destroy_on_cpu, &v->lapic);
+		timer_cancel_sync(&v->lapic.timer);
 		fpu_forget(v);
 		virt_backend->vcpu_destroy(v);
 		kfree(v);
 	}
+	timer_cancel_sync(&vm->pit.timer);
 	guest_mem_destroy(&vm->mem);
 	kfree(vm);
 }
@@ -61,6 +56,7 @@ static struct vcpu *vcpu_create(struct vm *vm, u32 id, const struct mb1_boot *bo
 	if (virt_backend->vcpu_create(v) < 0)
 		return NULL;
 	vlapic_init(&v->lapic, v, id == 0);
+	v->mp_state = id == 0 ? VCPU_RUNNABLE : VCPU_WAIT_SIPI;
 	fpu_state_init(v->fpu);
 	virt_backend->vcpu_reset_protected32(v, boot->entry);
 	virt_backend->set_tdp_root(v, vm->mem.root);
@@ -104,6 +100,7 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 	vm->mem_bytes = cfg.mem_bytes;
 	vm->nr_vcpus = cfg.vcpus;
 	spin_init(&vm->lock);
+	spin_init(&vm->dev_lock);
 	if (!guest_mem_init(&vm->mem, cfg.mem_bytes)) {
 		log_err("VM %s refused: cannot set up %llu MiB of guest memory", vm->name,
 			(unsigned long long)(cfg.mem_bytes >> 20));
@@ -118,6 +115,14 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 		vm_free(vm);
 		return NULL;
 	}
+	/* The platform: tables describing it, then its devices. */
+	struct fw_platform plat = { .nr_cpus = vm->nr_vcpus, .ioapic_id = (u8)vm->nr_vcpus,
+				    .ioapic_pins = IOAPIC_PINS };
+	if (cfg.mem_bytes >= FW_AREA_END && !fwtables_build(&mem, &plat))
+		log_warn("VM %s: could not write ACPI/MP tables", vm->name);
+	ioapic_init(vm);
+	pic_init(vm);
+	pit_init(vm);
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		if (!vcpu_create(vm, i, &boot)) {
 			log_err("VM %s refused: cannot create vCPU %u", vm->name, i);
@@ -174,8 +179,7 @@ void vm_vcpu_exited(struct vcpu *v)
 	spin_unlock(&vm->lock, f);
 	if (!last)
 		return;
-	if (vm->uart_len) /* a last line without a newline */
-		uart_out(vm, UART_IOBASE, 1, '\n');
+	uart_flush(vm);
 	log_info("VM %s exited with code %#x (%s)", vm->name, vm->exit_code, vm->stop_reason);
 	if (print_stats_on_exit)
 		vm_print_stats(vm);

@@ -23,6 +23,10 @@ enum vm_state { VM_RUNNING, VM_STOPPING, VM_STOPPED };
  * a distinct failing value when it crashed). */
 #define VM_EXIT_CODE_CRASH 0x13
 
+#define VCPU_PENDING_NMI BIT(0)
+#define VCPU_PENDING_INIT BIT(1)
+#define VCPU_PENDING_SIPI BIT(2)
+
 struct vcpu {
 	struct vm *vm;
 	u32 id;
@@ -32,6 +36,11 @@ struct vcpu {
 	void *arch;        /* backend state (VMCB / VMCS) */
 	struct vlapic lapic;
 	bool halted;
+	/* Multiprocessor state (SDM 3, 9.4): APs wait for INIT-SIPI-SIPI. */
+	enum { VCPU_RUNNABLE, VCPU_WAIT_SIPI } mp_state;
+	u32 pending;       /* VCPU_PENDING_* bits, set by other CPUs (atomic) */
+	u8 sipi_vector;
+	bool in_guest;     /* between entry and exit: a kick must IPI the host CPU */
 	u64 tsc_offset;     /* guest TSC = host TSC + tsc_offset */
 	bool launched;
 	u8 fpu[512] __aligned(16); /* FXSAVE image of the guest's x87/SSE state */
@@ -55,11 +64,22 @@ struct vm {
 	char stop_reason[96];
 	u32 running_vcpus;
 
-	/* Devices. */
+	/* Devices (virt/dev_*.c). dev_lock protects all of their state; it
+	 * is taken with interrupts off and never held across a vCPU kick. */
+	spinlock_t dev_lock;
 	char uart_line[160];
 	u32 uart_len;
 	u8 uart_regs[8];
+	struct vuart_irq uart;
 	u32 pci_addr;
+	struct vioapic ioapic;
+	struct vpic pic;
+	struct vpit pit;
+	u8 cmos_index;
+	u16 fw_cfg_key;
+	u32 fw_cfg_offset;
+	u16 pm1_enable, pm1_status, pm1_control;
+	bool acpi_powered_off; /* stopped by ACPI S5 rather than the exit port */
 	u64 hypercalls;
 };
 

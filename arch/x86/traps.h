@@ -24,6 +24,7 @@ _Static_assert(sizeof(struct regs) == 22 * 8, "struct regs matches entry.S");
 #define VEC_TIMER 0x20
 #define VEC_IPI_RESCHED 0xf0
 #define VEC_IPI_CALL 0xf1
+#define VEC_IPI_KICK 0xf2 /* pulls a CPU out of guest mode; nothing else */
 #define VEC_SPURIOUS 0xff
 
 /* IST slots in each CPU's TSS (1-based as the IDT encodes them). */

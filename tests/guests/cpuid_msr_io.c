@@ -88,14 +88,14 @@ static void check_ports(bool umbra)
 {
 	/* Ports no device owns read all-ones; the untouched part of EAX stays. */
 	u32 a = 0x12345600;
-	asm volatile("inb %%dx, %%al" : "+a"(a) : "d"(0x2e0));
-	check(a == 0x123456ff, "inb 0x2e0 = 0x%x (want 0x123456ff: 0xff, upper EAX kept)", a);
+	asm volatile("inb %%dx, %%al" : "+a"(a) : "d"(0x2468));
+	check(a == 0x123456ff, "inb 0x2468 = 0x%x (want 0x123456ff: 0xff, upper EAX kept)", a);
 	a = 0x12340000;
 	asm volatile("inw %%dx, %%ax" : "+a"(a) : "d"(0x1234)); /* 66 ED */
 	check(a == 0x1234ffff, "inw 0x1234 = 0x%x (want 0x1234ffff)", a);
 	a = 0;
-	asm volatile("inl %%dx, %%eax" : "+a"(a) : "d"(0x2e0));
-	check(a == 0xffffffff, "inl 0x2e0 = 0x%x (want 0xffffffff)", a);
+	asm volatile("inl %%dx, %%eax" : "+a"(a) : "d"(0x2468));
+	check(a == 0xffffffff, "inl 0x2468 = 0x%x (want 0xffffffff)", a);
 	a = 0xabcdef00;
 	asm volatile("inb $0xe0, %%al" : "+a"(a)); /* E4 ib */
 	check(a == 0xabcdefff, "inb $0xe0 (immediate port) = 0x%x (want 0xabcdefff)", a);
@@ -103,7 +103,7 @@ static void check_ports(bool umbra)
 	asm volatile(".byte 0x3e; .byte 0x66; inl %%dx, %%eax" : "+a"(a) : "d"(0x1234)); /* 3E 66 ED */
 	check(a == 0x5555ffff, "ds+66-prefixed in from 0x1234 = 0x%x (want 0x5555ffff)", a);
 	/* Writes to nobody are ignored; prefixed OUTs must be skipped whole. */
-	asm volatile(".byte 0x3e; outb %%al, %%dx" : : "a"(0x5a), "d"(0x2e0));
+	asm volatile(".byte 0x3e; outb %%al, %%dx" : : "a"(0x5a), "d"(0x2468));
 	asm volatile(".byte 0x3e; .byte 0x66; outl %%eax, %%dx" : : "a"(0x5a5a), "d"(0x1234)); /* 3E 66 EF = outw */
 	asm volatile(".byte 0x3e; outb %%al, $0xe0" : : "a"(0x5a));
 	check(true, "prefixed OUTs to unowned ports (3E EE, 3E 66 EF, 3E E6 ib) continue after the instruction");

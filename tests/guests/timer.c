@@ -3,7 +3,7 @@
  * period, a masked timer stays quiet, TSC-deadline mode fires not before the
  * deadline (when CPUID.1:ECX[24]), and HLT wakes on the timer interrupt.
  * Times are TSC ticks; only ratios are checked (the frequencies are unknown).
- * Options: count=N (initial count, default 0x20000), div=16|32 base divider. */
+ * Options: count=N (initial count, default 0x80000), div=16|32 base divider. */
 #include "guest.h"
 
 #define VEC_TIMER 0x40
@@ -50,6 +50,17 @@ static bool wait_irqs(u32 want, u64 start, u64 budget)
 	return irqs >= want;
 }
 
+/* Lets an interrupt still pending from an earlier phase arrive (the RDMSR
+ * is an exit under a hypervisor, where injection happens). */
+static void drain(void)
+{
+	sti();
+	(void)rdmsr(X2APIC_ID);
+	for (int i = 0; i < 1000; i++)
+		pause();
+	cli();
+}
+
 static void stop_timer(void)
 {
 	wrmsr(X2APIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
@@ -59,7 +70,7 @@ static void stop_timer(void)
 /* One-shot of COUNT at divider DIV: ticks until the interrupt, 0 if none. */
 static u64 one_shot(u32 count, u32 div, u64 budget, u32 *ccr)
 {
-	cli();
+	drain();
 	irqs = 0;
 	wrmsr(X2APIC_TIMER_DCR, dcr_for(div));
 	wrmsr(X2APIC_LVT_TIMER, LVT_ONESHOT | VEC_TIMER);
@@ -84,7 +95,7 @@ u32 guest_main(void)
 		printf("no x2APIC\n");
 		return EXIT_FAIL;
 	}
-	u32 count = opt_u32("count", 0x20000), div = opt_u32("div", 16);
+	u32 count = opt_u32("count", 0x80000), div = opt_u32("div", 16);
 	bool deadline = cpuid(1).c & (1u << 24), umbra = under_umbra();
 	set_handler(VEC_TIMER, timer_irq);
 	set_handler(VEC_SPURIOUS, spurious_irq);
@@ -93,7 +104,8 @@ u32 guest_main(void)
 	printf("x2APIC id %u, version 0x%x, TSC-deadline %s; count 0x%x, divide by %u\n",
 	       (u32)rdmsr(X2APIC_ID), (u32)rdmsr(X2APIC_VER), deadline ? "yes" : "no", count, div);
 
-	/* One-shot: calibrates T1 (ticks per COUNT at DIV). */
+	/* One-shot: calibrates T1 (ticks per COUNT at DIV). Emulator hosts can
+	 * stall a vCPU, which only makes times longer: T1 is the best of 3. */
 	u32 ccr = 0;
 	u64 t1 = one_shot(count, div, 1ull << 36, &ccr);
 	if (!check(t1 != 0, "one-shot: interrupt arrived (%llu ticks)", t1))
@@ -103,8 +115,14 @@ u32 guest_main(void)
 	wait_irqs(2, t0, 3 * t1);
 	check(irqs == 1, "one-shot: fired once (%u interrupts after 4x its time)", irqs);
 	check(rdmsr(X2APIC_TIMER_CCR) == 0, "one-shot: current count is 0 after expiry");
+	for (int i = 0; i < 2; i++) {
+		u64 t = one_shot(count, div, 8 * t1, NULL);
+		t1 = t && t < t1 ? t : t1;
+	}
+	printf("one-shot time T1 = %llu ticks (best of 3)\n", t1);
 
 	/* Masked: counts down but delivers nothing. */
+	drain();
 	irqs = 0;
 	wrmsr(X2APIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
 	t0 = rdtsc();
@@ -113,7 +131,10 @@ u32 guest_main(void)
 	check(irqs == 0, "masked LVT: no interrupt (%u)", irqs);
 	stop_timer();
 
-	/* Periodic at the same count and divider. */
+	/* Periodic at the same count and divider: the intervals agree with their
+	 * median (a host stall makes one long and one short interval: at most
+	 * 2 of 8 may be off), and the median with T1. */
+	drain();
 	irqs = 0;
 	wrmsr(X2APIC_LVT_TIMER, LVT_PERIODIC | VEC_TIMER);
 	t0 = rdtsc();
@@ -121,32 +142,45 @@ u32 guest_main(void)
 	bool got = wait_irqs(NPER + 1, t0, (NPER + 4) * 2 * t1);
 	stop_timer();
 	if (check(got, "periodic: %u interrupts (want %u)", irqs, NPER + 1)) {
-		u64 d[NPER], sum = 0;
+		u64 d[NPER], sorted[NPER];
 		for (u32 i = 0; i < NPER; i++)
-			sum += d[i] = irq_tsc[i + 1] - irq_tsc[i];
-		u64 mean = sum / NPER;
+			sorted[i] = d[i] = irq_tsc[i + 1] - irq_tsc[i];
+		for (u32 i = 1; i < NPER; i++) /* insertion sort */
+			for (u32 j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+				u64 x = sorted[j];
+				sorted[j] = sorted[j - 1];
+				sorted[j - 1] = x;
+			}
+		u64 median = sorted[NPER / 2], mean = (irq_tsc[NPER] - irq_tsc[0]) / NPER;
 		u32 bad = 0;
 		for (u32 i = 0; i < NPER; i++) {
 			printf("  ..   interval %u: %llu ticks\n", i, d[i]);
-			bad += !within25(d[i], mean);
+			bad += !within25(d[i], median);
 		}
-		check(bad == 0, "periodic: %u intervals within 25%% of their mean %llu (%u outside)", NPER, mean, bad);
-		check(within25(mean, t1), "periodic: mean interval %llu within 25%% of the one-shot time %llu", mean, t1);
+		check(bad <= 2, "periodic: intervals within 25%% of their median %llu (%u of %u outside, <= 2 allowed)",
+		      median, bad, NPER);
+		check(within25(mean, median), "periodic: mean interval %llu within 25%% of the median", mean);
+		check(within25(median, t1), "periodic: median interval %llu within 25%% of the one-shot time %llu", median,
+		      t1);
 	}
-	t0 = rdtsc();
-	wait_irqs(irqs + 1, t0, 3 * t1);
+	drain();
 	u32 after = irqs;
 	wait_irqs(irqs + 1, rdtsc(), 3 * t1);
 	check(irqs == after, "periodic: stops when the initial count is set to 0");
 
-	/* Doubling the divider doubles the time. */
-	u64 t2 = one_shot(count, div * 2, 8 * t1, NULL);
-	check(t2 && within25(t2, 2 * t1), "divide by %u: one-shot %llu ticks = %u.%u x divide by %u (want 2.0 +-25%%)",
-	      div * 2, t2, ratio10(t2, t1) / 10, ratio10(t2, t1) % 10, div);
+	/* Doubling the divider doubles the time (best of 2). */
+	u64 t2 = ~0ull;
+	for (int i = 0; i < 2; i++) {
+		u64 t = one_shot(count, div * 2, 8 * t1, NULL);
+		t2 = t && t < t2 ? t : t2;
+	}
+	check(t2 != ~0ull && within25(t2, 2 * t1),
+	      "divide by %u: one-shot %llu ticks = %u.%u x divide by %u (want 2.0 +-25%%)", div * 2, t2,
+	      ratio10(t2, t1) / 10, ratio10(t2, t1) % 10, div);
 
 	/* TSC-deadline mode. */
 	if (deadline) {
-		cli();
+		drain();
 		irqs = 0;
 		wrmsr(X2APIC_LVT_TIMER, LVT_TSC_DEADLINE | VEC_TIMER);
 		u64 dl = rdtsc() + t1;
@@ -173,7 +207,7 @@ u32 guest_main(void)
 	}
 
 	/* HLT wakes on the timer interrupt. */
-	cli();
+	drain();
 	irqs = 0;
 	wrmsr(X2APIC_TIMER_DCR, dcr_for(div));
 	wrmsr(X2APIC_LVT_TIMER, LVT_ONESHOT | VEC_TIMER);

@@ -175,6 +175,30 @@ static void svm_vcpu_reset_protected32(struct vcpu *v, u32 eip)
 	s->g_pat = 0x0007040600070406ull; /* the power-on PAT */
 }
 
+static void svm_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
+{
+	struct vmcb *vm = vmcb_of(v);
+	struct vmcb_save *s = &vm->save;
+	seg_set(&s->cs, (u16)(vector << 8), 0x9b, 0xffff, (u64)vector << 12);
+	seg_set(&s->ds, 0, 0x93, 0xffff, 0);
+	s->es = s->ss = s->fs = s->gs = s->ds;
+	seg_set(&s->gdtr, 0, 0, 0xffff, 0);
+	seg_set(&s->idtr, 0, 0, 0x3ff, 0);
+	seg_set(&s->ldtr, 0, 0x82, 0xffff, 0);
+	seg_set(&s->tr, 0, 0x8b, 0xffff, 0);
+	s->cpl = 0;
+	s->efer = EFER_SVME;
+	s->cr0 = 0x60000010; /* CD, NW, ET: the INIT value */
+	s->cr2 = s->cr3 = s->cr4 = 0;
+	s->dr6 = 0xffff0ff0;
+	s->dr7 = 0x400;
+	s->rflags = 0x2;
+	s->rip = 0;
+	vm->control.event_inj = 0;
+	vm->control.int_state = 0;
+	svm(v)->flush_tlb = true;
+}
+
 static u64 svm_get_rip(struct vcpu *v) { return vmcb_of(v)->save.rip; }
 static void svm_set_rip(struct vcpu *v, u64 rip) { vmcb_of(v)->save.rip = rip; }
 static u64 svm_get_rflags(struct vcpu *v) { return vmcb_of(v)->save.rflags; }
@@ -404,6 +428,7 @@ const struct virt_backend_ops svm_backend_ops = {
 	.vcpu_create = svm_vcpu_create,
 	.vcpu_destroy = svm_vcpu_destroy,
 	.vcpu_reset_protected32 = svm_vcpu_reset_protected32,
+	.vcpu_reset_real_mode = svm_vcpu_reset_real_mode,
 	.vcpu_run = svm_vcpu_run,
 	.get_rip = svm_get_rip,
 	.set_rip = svm_set_rip,
