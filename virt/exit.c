@@ -46,8 +46,33 @@ static void vcpu_crash(struct vcpu *v, const char *what)
 	vm_stop(v->vm, VM_EXIT_CODE_CRASH, what);
 }
 
+/* The instruction an exit kind comes from (for checking decoded bytes). */
+static bool insn_matches_exit(enum insn_kind k, enum vm_exit_kind e)
+{
+	switch (e) {
+	case EXIT_CPUID:
+		return k == INSN_CPUID;
+	case EXIT_RDMSR:
+		return k == INSN_RDMSR;
+	case EXIT_WRMSR:
+		return k == INSN_WRMSR;
+	case EXIT_HLT:
+		return k == INSN_HLT;
+	case EXIT_HYPERCALL:
+		return k == INSN_VMMCALL || k == INSN_VMCALL;
+	case EXIT_INVD:
+		return k == INSN_INVD;
+	case EXIT_IO:
+		return k == INSN_IO_IN || k == INSN_IO_OUT || k == INSN_INS || k == INSN_OUTS;
+	default:
+		return false;
+	}
+}
+
 /* Moves RIP past the exiting instruction. Without NRIP save (QEMU TCG) the
- * length is decoded from the guest's own instruction bytes. */
+ * length is decoded from the guest's own instruction bytes. Returns false
+ * (and leaves RIP) when the bytes there are no longer the instruction that
+ * exited — another vCPU rewrote them — so the guest simply runs it again. */
 static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 {
 	u32 len = e->insn_len;
@@ -67,6 +92,8 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 			vcpu_crash(v, msg);
 			return false;
 		}
+		if (!insn_matches_exit(info.kind, e->kind))
+			return false;
 		len = (u32)n;
 	}
 	u64 next = rip + len;

@@ -5,8 +5,11 @@
  * 15.5); the other guest GPRs are ours to load and save. VMLOAD/VMSAVE move
  * the state VMRUN leaves alone (FS, GS, TR, LDTR, KernelGSBase, STAR family,
  * SYSENTER MSRs); the host's copy is reloaded before anything uses %gs.
- * Called with interrupts off; GIF is cleared around the switch so host
- * interrupts and NMIs wait (they cause an exit while the guest runs).
+ * Called with interrupts off. GIF is cleared around the switch so host
+ * interrupts and NMIs wait; RFLAGS.IF is set for the VMRUN itself because
+ * with V_INTR_MASKING the host's IF decides whether a physical interrupt
+ * makes the guest exit (APM 15.21.1). After STGI, with IF clear again, the
+ * interrupt stays pending until the vCPU loop enables interrupts.
  */
 #define GPR(n) (8 * (n))
 /* enum gpr order */
@@ -49,6 +52,7 @@ svm_world_switch:
 	movq GPR(G_RDI)(%rdi), %rdi
 
 	vmload %rax
+	sti /* GIF is 0: nothing is delivered here */
 	vmrun %rax
 	vmsave %rax
 
@@ -71,6 +75,7 @@ svm_world_switch:
 
 	movq 8(%rsp), %rax
 	vmload %rax /* host FS/GS/TR/... back before %gs is used */
+	cli
 	stgi
 	addq $16, %rsp
 	popq %r15

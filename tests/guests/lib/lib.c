@@ -282,7 +282,7 @@ bool mmap_entry(unsigned i, u64 *base, u64 *len, u32 *type)
 	if (!(mbi->flags & (1u << 6)))
 		return false;
 	u32 p = mbi->mmap_addr, end = p + mbi->mmap_length;
-	for (; p + 24 <= end; p += ((struct mb_mmap *)p)->size + 4) {
+	for (; p + 24 <= end && ((struct mb_mmap *)p)->size >= 20; p += ((struct mb_mmap *)p)->size + 4) {
 		if (i-- == 0) {
 			struct mb_mmap *e = (struct mb_mmap *)p;
 			*base = e->base;
