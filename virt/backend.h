@@ -8,6 +8,7 @@
 
 #include "lib/types.h"
 
+struct tdp_format;
 struct vcpu;
 struct virt_caps;
 
@@ -82,6 +83,9 @@ struct virt_backend_ops {
 	u64 (*get_rip)(struct vcpu *v);
 	void (*set_rip)(struct vcpu *v, u64 rip);
 	u64 (*get_rflags)(struct vcpu *v);
+	void (*set_rflags)(struct vcpu *v, u64 rflags);
+	void (*set_cr2)(struct vcpu *v, u64 cr2);
+	u8 (*get_cpl)(struct vcpu *v);
 	void (*sync_gprs_in)(struct vcpu *v);  /* vendor -> v->gpr (RAX, RSP) */
 	void (*sync_gprs_out)(struct vcpu *v); /* v->gpr -> vendor */
 	void (*get_seg)(struct vcpu *v, enum vseg_index i, struct vseg *s);
@@ -98,13 +102,16 @@ struct virt_backend_ops {
 	void (*inject_event)(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,
 			     u32 error);
 	bool (*event_pending)(struct vcpu *v);
-	/* Nested paging root for this vCPU. */
+	/* Nested paging: the entry format of the tables (virt/guest_mem.h)
+	 * and the root for this vCPU. */
+	const struct tdp_format *tdp_format;
 	void (*set_tdp_root)(struct vcpu *v, paddr_t root);
 	void (*dump)(struct vcpu *v);
 };
 
 extern const struct virt_backend_ops *virt_backend;
 extern const struct virt_backend_ops svm_backend_ops;
+extern const struct virt_backend_ops vmx_backend_ops;
 
 /* Picks the backend for this machine (from the detected capabilities). */
 bool virt_backend_select(const struct virt_caps *caps);

@@ -85,7 +85,7 @@ static enum emu_result fetch_imm(struct emu_ctx *c, unsigned size, u64 *val)
 	u64 v = 0;
 
 	for (unsigned i = 0; i < size; i++) {
-		u8 b;
+		u8 b = 0;
 		enum emu_result r = fetch_u8(c, &b);
 
 		if (r != EMU_OK)
@@ -114,7 +114,7 @@ static enum emu_result decode_prefixes(struct emu_ctx *c, u8 *op)
 	struct emu_insn *in = &c->in;
 
 	for (;;) {
-		u8 b;
+		u8 b = 0;
 
 		TRY(fetch_u8(c, &b));
 		switch (b) {
@@ -171,7 +171,7 @@ static u64 gpr(const struct emu_ctx *c, unsigned r)
 static enum emu_result decode_modrm(struct emu_ctx *c)
 {
 	struct emu_insn *in = &c->in;
-	u8 m;
+	u8 m = 0;
 	u64 ea = 0, disp = 0;
 	u8 seg = EMU_DS;
 
@@ -208,7 +208,7 @@ static enum emu_result decode_modrm(struct emu_ctx *c)
 		int base = -1;
 
 		if ((m & 7) == 4) {
-			u8 sib;
+			u8 sib = 0;
 			unsigned index;
 
 			TRY(fetch_u8(c, &sib));
@@ -454,7 +454,7 @@ static enum emu_result decode_two_byte(struct emu_ctx *c)
 {
 	static const u8 bt_kind[4] = { K_BT, K_BTS, K_BTR, K_BTC };
 	struct emu_insn *in = &c->in;
-	u8 op;
+	u8 op = 0;
 
 	TRY(fetch_u8(c, &op));
 	in->two_byte = true;
@@ -533,7 +533,7 @@ static bool lock_ok(const struct emu_insn *in)
 enum emu_result emu_decode(struct emu_ctx *c)
 {
 	struct emu_insn *in = &c->in;
-	u8 op;
+	u8 op = 0;
 
 	in->seg_override = -1;
 	TRY(decode_prefixes(c, &op));

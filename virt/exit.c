@@ -7,6 +7,7 @@
 #include "virt/exit.h"
 #include "virt/gva.h"
 #include "virt/insn_len.h"
+#include "virt/mmio.h"
 #include "virt/vcpu.h"
 #include "virt/vm.h"
 
@@ -26,7 +27,7 @@ const char *exit_kind_name(enum vm_exit_kind k)
 	return k < EXIT_KIND_COUNT && kind_names[k] ? kind_names[k] : "?";
 }
 
-static enum guest_cpu_mode guest_mode(struct vcpu *v)
+enum guest_cpu_mode vcpu_cpu_mode(struct vcpu *v)
 {
 	u64 cr0, cr3, cr4, efer;
 	struct vseg cs;
@@ -84,7 +85,7 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 		virt_backend->get_paging(v, &p.cr0, &p.cr3, &p.cr4, &p.efer);
 		virt_backend->get_seg(v, SEG_CS, &cs);
 		struct gpa_access mem = guest_mem_access(&v->vm->mem);
-		int n = insn_fetch_length(&mem, &p, cs.base, rip, guest_mode(v), &info);
+		int n = insn_fetch_length(&mem, &p, cs.base, rip, vcpu_cpu_mode(v), &info);
 		if (n <= 0) {
 			char msg[80];
 			umbra_snprintf(msg, sizeof(msg), "cannot decode the instruction at RIP %#llx",
@@ -97,7 +98,7 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 		len = (u32)n;
 	}
 	u64 next = rip + len;
-	if (guest_mode(v) != GUEST_MODE_LONG64)
+	if (vcpu_cpu_mode(v) != GUEST_MODE_LONG64)
 		next &= 0xffffffffull;
 	virt_backend->set_rip(v, next);
 	return true;
@@ -184,7 +185,12 @@ static void handle_npf(struct vcpu *v, const struct vm_exit *e)
 {
 	u64 gpa = e->u.npf.gpa;
 	char msg[120];
-	if (gpa < v->vm->mem_bytes) {
+	if (mmio_owned(v, gpa)) {
+		if (mmio_emulate(v, gpa))
+			return;
+		umbra_snprintf(msg, sizeof(msg), "MMIO access at %#llx could not be completed",
+			       (unsigned long long)gpa);
+	} else if (gpa < v->vm->mem_bytes) {
 		if (guest_mem_fault_in(&v->vm->mem, gpa))
 			return;
 		umbra_snprintf(msg, sizeof(msg), "out of host memory backing gpa %#llx",

@@ -5,6 +5,7 @@
 #include "arch/x86/cpu.h"
 #include "lib/types.h"
 #include "virt/backend.h"
+#include "virt/guest_access.h"
 
 struct vcpu;
 struct vm;
@@ -12,6 +13,8 @@ struct vm;
 /* Returns false when the VM is stopping (the vCPU loop ends). */
 bool vcpu_handle_exit(struct vcpu *v, struct vm_exit *e);
 const char *exit_kind_name(enum vm_exit_kind k);
+/* Default operand/address size of the guest code now (from CS, CR0, EFER). */
+enum guest_cpu_mode vcpu_cpu_mode(struct vcpu *v);
 
 void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 sub, struct cpuid_regs *r);
 /* false: the access raises #GP in the guest. */

@@ -1,6 +1,6 @@
-/* Guest RAM behind a nested page table (x86-64 4-level format, which AMD's
- * NPT uses as is, APM 15.25). Leaf entries are the p2m: gfn -> host frame.
- * Nested walks are user accesses, so every entry has U set (APM 15.25.5). */
+/* Guest RAM behind a nested page table: 4 levels, in the entry format the
+ * backend chose (struct tdp_format: NPT or EPT). Leaf entries are the p2m:
+ * gfn -> host frame. */
 #include "arch/x86/paging.h"
 #include "kernel/log.h"
 #include "lib/string.h"
@@ -9,16 +9,23 @@
 #include "virt/guest_mem.h"
 
 #define PTE_U BIT(2)
-#define NPT_TABLE_FLAGS (PTE_P | PTE_W | PTE_U)
-#define NPT_LEAF_FLAGS (PTE_P | PTE_W | PTE_U)
 #define GUEST_MEM_MAX (1ull << 39) /* one PML4 entry's worth: 512 GiB */
 
-bool guest_mem_init(struct guest_mem *m, u64 size)
+/* AMD's NPT: x86-64 entries; nested walks are user accesses, so every
+ * entry has U set (APM 15.25.5). */
+const struct tdp_format tdp_format_npt = {
+	.name = "NPT",
+	.table_flags = PTE_P | PTE_W | PTE_U,
+	.leaf_flags = PTE_P | PTE_W | PTE_U,
+};
+
+bool guest_mem_init(struct guest_mem *m, u64 size, const struct tdp_format *fmt)
 {
 	memset(m, 0, sizeof(*m));
 	if (!size || size > GUEST_MEM_MAX || !IS_ALIGNED(size, PAGE_SIZE))
 		return false;
 	m->size = size;
+	m->fmt = fmt;
 	spin_init(&m->lock);
 	m->root = frame_alloc_zeroed(0);
 	if (m->root == FRAME_NONE)
@@ -41,7 +48,7 @@ static u64 *npt_leaf(struct guest_mem *m, u64 gpa, bool alloc)
 			if (t == FRAME_NONE)
 				return NULL;
 			m->table_pages++;
-			WRITE_ONCE(*e, t | NPT_TABLE_FLAGS);
+			WRITE_ONCE(*e, t | m->fmt->table_flags);
 		}
 		table = phys_to_virt(*e & PTE_ADDR_MASK);
 	}
@@ -63,7 +70,7 @@ static paddr_t guest_frame(struct guest_mem *m, u64 gpa, bool alloc)
 		paddr_t fresh = frame_alloc_zeroed(0);
 		if (fresh != FRAME_NONE) {
 			m->pages++;
-			WRITE_ONCE(*pte, fresh | NPT_LEAF_FLAGS);
+			WRITE_ONCE(*pte, fresh | m->fmt->leaf_flags);
 			frame = fresh;
 		}
 	}

@@ -1,6 +1,7 @@
 /* Guest-physical memory of one VM: one RAM slot [0, size) backed by host
- * frames allocated on first touch and mapped in the nested page table
- * (NPT: x86-64 page-table format). Frames are never shared between VMs. */
+ * frames allocated on first touch and mapped in the nested page table (NPT
+ * or EPT, in the entry format the backend names). Frames are never shared
+ * between VMs. */
 #ifndef UMBRA_VIRT_GUEST_MEM_H
 #define UMBRA_VIRT_GUEST_MEM_H
 
@@ -8,15 +9,28 @@
 #include "lib/types.h"
 #include "virt/guest_access.h"
 
+/* Entry format of the nested page table: both are 4-level radix trees with
+ * 512 entries per page and the frame at bits 51:12; only the flag bits
+ * differ. NPT is the x86-64 format (AMD APM vol. 2, 15.25); EPT has its own
+ * (Intel SDM vol. 3, 29.3.2). Every entry Umbra writes has bit 0 set in
+ * both (P in NPT, R in EPT), so presence is tested on bit 0. */
+struct tdp_format {
+	const char *name;
+	u64 table_flags; /* non-leaf entries */
+	u64 leaf_flags;  /* 4 KiB leaf entries */
+};
+extern const struct tdp_format tdp_format_npt;
+
 struct guest_mem {
 	u64 size;       /* bytes of guest RAM */
+	const struct tdp_format *fmt;
 	paddr_t root;   /* PML4 of the nested page table */
 	spinlock_t lock; /* protects the table and the counters */
 	u64 pages;      /* guest pages backed by host frames */
 	u64 table_pages;
 };
 
-bool guest_mem_init(struct guest_mem *m, u64 size);
+bool guest_mem_init(struct guest_mem *m, u64 size, const struct tdp_format *fmt);
 void guest_mem_destroy(struct guest_mem *m);
 /* Backs gfn with a zeroed host frame if it has none. Returns false for
  * addresses outside RAM, or when host memory ran out. */

@@ -101,7 +101,7 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 	vm->nr_vcpus = cfg.vcpus;
 	spin_init(&vm->lock);
 	spin_init(&vm->dev_lock);
-	if (!guest_mem_init(&vm->mem, cfg.mem_bytes)) {
+	if (!guest_mem_init(&vm->mem, cfg.mem_bytes, virt_backend->tdp_format)) {
 		log_err("VM %s refused: cannot set up %llu MiB of guest memory", vm->name,
 			(unsigned long long)(cfg.mem_bytes >> 20));
 		kfree(vm);

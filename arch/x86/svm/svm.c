@@ -202,6 +202,9 @@ static void svm_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
 static u64 svm_get_rip(struct vcpu *v) { return vmcb_of(v)->save.rip; }
 static void svm_set_rip(struct vcpu *v, u64 rip) { vmcb_of(v)->save.rip = rip; }
 static u64 svm_get_rflags(struct vcpu *v) { return vmcb_of(v)->save.rflags; }
+static void svm_set_rflags(struct vcpu *v, u64 f) { vmcb_of(v)->save.rflags = f | 2; }
+static void svm_set_cr2(struct vcpu *v, u64 cr2) { vmcb_of(v)->save.cr2 = cr2; }
+static u8 svm_get_cpl(struct vcpu *v) { return vmcb_of(v)->save.cpl; }
 
 static void svm_sync_gprs_in(struct vcpu *v)
 {
@@ -433,6 +436,9 @@ const struct virt_backend_ops svm_backend_ops = {
 	.get_rip = svm_get_rip,
 	.set_rip = svm_set_rip,
 	.get_rflags = svm_get_rflags,
+	.set_rflags = svm_set_rflags,
+	.set_cr2 = svm_set_cr2,
+	.get_cpl = svm_get_cpl,
 	.sync_gprs_in = svm_sync_gprs_in,
 	.sync_gprs_out = svm_sync_gprs_out,
 	.get_seg = svm_get_seg,
@@ -446,6 +452,7 @@ const struct virt_backend_ops svm_backend_ops = {
 	.request_interrupt_window = svm_request_interrupt_window,
 	.inject_event = svm_inject_event,
 	.event_pending = svm_event_pending,
+	.tdp_format = &tdp_format_npt,
 	.set_tdp_root = svm_set_tdp_root,
 	.dump = svm_dump,
 };

@@ -1,0 +1,100 @@
+/* Shared state of the VT-x backend's files (arch/x86/vmx/): the per-vCPU
+ * record, the machine-wide configuration, and the helpers between files.
+ * Not for use outside arch/x86/vmx/; the rest of Umbra sees only
+ * vmx_backend_ops (virt/backend.h). */
+#ifndef UMBRA_ARCH_X86_VMX_VMX_H
+#define UMBRA_ARCH_X86_VMX_VMX_H
+
+#include "arch/x86/vmx/vmx_controls.h"
+#include "arch/x86/vmx/vmx_insn.h"
+#include "lib/types.h"
+#include "virt/vm.h"
+
+/* Guest MSRs no VMCS field switches; the backend swaps them lazily
+ * (vmx_guest_msrs.c). */
+#define VMX_SWAPPED_MSRS 5
+
+struct vmx_vcpu {
+	paddr_t vmcs_pa;
+	paddr_t vapic_pa;       /* virtual-APIC page for the TPR shadow, or 0 */
+	int cpu;                /* host CPU the VMCS is active on; -1: clear */
+	bool launched;          /* VMRESUME rather than VMLAUNCH */
+	bool flush_pending;     /* INVEPT/INVVPID before the next entry */
+	u32 pending;            /* VMX_PENDING_*: state to write at the next load */
+	u32 reset_eip;
+	u64 eptp;
+	u16 vpid;               /* 0: this vCPU runs without a VPID */
+	u32 proc;               /* primary processor-based controls, as written */
+	u32 entry;              /* VM-entry controls, as written */
+	u64 host_rsp;           /* HOST_RSP as last written (vmx_entry.S) */
+	u64 rsp;                /* guest RSP as in the VMCS */
+	u64 cr2;                /* guest CR2: VMX does not switch it (28.3) */
+	u32 interruptibility;   /* guest interruptibility state, as in the VMCS */
+	/* Event for the next entry (26.6), written just before it. */
+	u32 event_info, event_error, event_len;
+	/* The last exit, kept for the register dump. */
+	u32 exit_reason;
+	u64 exit_qual;
+	u32 exit_insn_len;
+	char failure[240];      /* an entry failure in words, or "" */
+	u64 swapped_msrs[VMX_SWAPPED_MSRS];
+};
+
+#define VMX_PENDING_RESET BIT(0) /* guest state for the multiboot entry */
+#define VMX_PENDING_EPTP BIT(1)
+
+extern struct vmx_config vmx_cfg;
+
+/* I/O bitmaps A and B and the MSR bitmap, shared by every VMCS. */
+extern paddr_t vmx_io_bitmap_a, vmx_io_bitmap_b, vmx_msr_bitmap;
+
+static inline struct vmx_vcpu *vmx(struct vcpu *v) { return v->arch; }
+
+/* vmx.c: makes v's VMCS current on this CPU (setting it up on first use,
+ * applying pending state). Interrupts must be off: a preempting vCPU thread
+ * would load its own VMCS. */
+struct vmx_vcpu *vmx_load(struct vcpu *v);
+/* VMCS access from any backend op: loads the VMCS with interrupts off. */
+u64 vmx_read(struct vcpu *v, u64 field);
+void vmx_write(struct vcpu *v, u64 field, u64 value);
+/* VMWRITE to the current VMCS; a failure is a hypervisor bug (panic). */
+void vmcs_write(u64 field, u64 value);
+
+/* vmx_vmcs_setup.c: fields of the current VMCS. */
+void vmcs_setup_controls(struct vcpu *v);
+void vmcs_setup_host(void);
+void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip);
+
+/* ept.c: the EPT entry format for virt/guest_mem.c, and the EPTP for a root. */
+extern const struct tdp_format ept_format;
+u64 ept_pointer(paddr_t root);
+
+/* vmx_bitmaps.c */
+bool vmx_bitmaps_init(void);
+
+/* vmx_vpid.c: 0 when all are taken (the vCPU then runs without one). */
+u16 vmx_vpid_alloc(void);
+void vmx_vpid_free(u16 vpid);
+
+/* vmx_guest_msrs.c: the guest's SYSCALL MSRs live while it may run. */
+void vmx_guest_msrs_load(u32 cpu, struct vmx_vcpu *s);
+void vmx_guest_msrs_forget(u32 cpu, struct vmx_vcpu *s);
+
+/* vmx_exit.c: the exit that just happened, as a struct vm_exit. */
+void vmx_decode_exit(struct vcpu *v, struct vm_exit *e);
+const char *vmx_exit_reason_name(u32 basic_reason);
+
+/* vmx_cr.c: MOV to CR0/CR4 (and CR8 without a TPR shadow) that exited. */
+void vmx_handle_cr_access(struct vcpu *v, u64 qualification);
+/* Loads the PDPTE fields when the guest uses PAE paging (26.3.2.4). */
+void vmx_load_pdptes(struct vcpu *v);
+
+/* vmx_failure.c: VM-entry failures in words, naming the field to check. */
+const char *vmx_instruction_error_name(u32 error);
+void vmx_describe_entry_failure(struct vcpu *v, u32 insn_error, u32 exit_reason, u64 qual);
+
+/* vmx_entry.S: 0 after a VM exit; 1 VMfailInvalid, 2 VMfailValid. */
+int vmx_enter(u64 *gpr, bool launched, u64 *host_rsp);
+void vmx_exit_stub(void);
+
+#endif
