@@ -70,6 +70,9 @@ void pic_set_line(struct vm *vm, u32 irq, bool level)
 
 bool pic_has_intr(struct vm *vm)
 {
+	/* Racy peek first, as for the LAPIC's IRR: requests come with a kick. */
+	if (!READ_ONCE(vm->pic.chip[0].irr))
+		return false;
 	unsigned long f = spin_lock(&vm->dev_lock);
 	bool yes = chip_pending(&vm->pic.chip[0]) >= 0;
 	spin_unlock(&vm->dev_lock, f);

@@ -55,12 +55,32 @@ static u64 *npt_leaf(struct guest_mem *m, u64 gpa, bool alloc)
 	return &table[(gpa >> 12) & 511];
 }
 
+/* Lock-free lookup: entries only ever go from empty to a table or frame
+ * (under the lock), and nothing is freed before the VM is destroyed, so a
+ * reader sees either nothing or a final value. */
+static paddr_t lookup_frame(const struct guest_mem *m, u64 gpa)
+{
+	const u64 *table = phys_to_virt(m->root);
+	for (int level = 3; level >= 0; level--) {
+		u64 e = READ_ONCE(table[(gpa >> (12 + 9 * level)) & 511]);
+		if (!(e & PTE_P))
+			return 0;
+		if (level == 0)
+			return e & PTE_ADDR_MASK;
+		table = phys_to_virt(e & PTE_ADDR_MASK);
+	}
+	return 0;
+}
+
 /* Host address of gpa's frame, backing it when `alloc`; 0 when there is no
  * frame (outside RAM, not backed and !alloc, or out of memory). */
 static paddr_t guest_frame(struct guest_mem *m, u64 gpa, bool alloc)
 {
 	if (gpa >= m->size)
 		return 0;
+	paddr_t known = lookup_frame(m, gpa);
+	if (known || !alloc)
+		return known;
 	unsigned long f = spin_lock(&m->lock);
 	paddr_t frame = 0;
 	u64 *pte = npt_leaf(m, gpa, alloc);

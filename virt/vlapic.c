@@ -457,8 +457,20 @@ void vlapic_reset(struct vlapic *l)
 	spin_unlock(&l->lock, f);
 }
 
+/* Racy peek, no lock: a vector set after it is followed by a kick, which
+ * the vCPU loop notices (it announced in_guest before looking). */
+static bool irr_empty(const struct vlapic *l)
+{
+	u32 any = 0;
+	for (int i = 0; i < 8; i++)
+		any |= READ_ONCE(l->irr[i]);
+	return !any;
+}
+
 int vlapic_pending_vector(struct vlapic *l)
 {
+	if (irr_empty(l))
+		return -1;
 	unsigned long f = spin_lock(&l->lock);
 	int v = -1;
 	if ((l->apic_base & APIC_BASE_EN) && (l->svr & SVR_ENABLE)) {
