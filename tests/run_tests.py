@@ -310,7 +310,7 @@ def default_boot_tests():
         q("qemu GRUB ISO passes module2 modules with their command lines", boot="bios",
           cmdline="exitcode", modules=[(test_module(), "name=web mem=64M -- console=ttyS0")],
           expect=[r'boot: module 0 \[0x[0-9a-f]+-0x[0-9a-f]+\) 12 KiB "mod\.bin name=web mem=64M -- console=ttyS0"',
-                  r"Umbra ready"]),
+                  r"VM web refused: .*multiboot"], status=0x11 * 2 + 1),
         q("qemu without SVM: clear message and ACPI power-off", cmdline="", cpu="qemu64,-svm",
           status=0, expect=[BANNER, r"neither VT-x nor AMD-V", r"power: powering off"],
           forbid=[r"PANIC", r"Umbra ready", r"ACPI S5 did not power off"]),

@@ -23,9 +23,9 @@ enum vm_state { VM_RUNNING, VM_STOPPING, VM_STOPPED };
  * a distinct failing value when it crashed). */
 #define VM_EXIT_CODE_CRASH 0x13
 
-#define VCPU_PENDING_NMI BIT(0)
-#define VCPU_PENDING_INIT BIT(1)
-#define VCPU_PENDING_SIPI BIT(2)
+#define VCPU_PENDING_NMI (1u << 0)
+#define VCPU_PENDING_INIT (1u << 1)
+#define VCPU_PENDING_SIPI (1u << 2)
 
 struct vcpu {
 	struct vm *vm;
