@@ -21,6 +21,8 @@ static struct list_head vms = LIST_HEAD_INIT(vms);
 static u32 vms_running;
 static u32 next_host_cpu;
 static bool print_stats_on_exit;
+/* The VM that gets console input: an id, so a stopped VM is never used. */
+static u32 console_vm_id;
 
 void vm_set_print_stats(bool on) { print_stats_on_exit = on; }
 
@@ -135,6 +137,8 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 		 vm->nr_vcpus == 1 ? "" : "s", boot.entry, cfg.guest_cmdline);
 
 	unsigned long f = spin_lock(&vms_lock);
+	if (list_empty(&vms))
+		console_vm_id = vm->id;
 	list_add_tail(&vm->link, &vms);
 	vms_running++;
 	vm->running_vcpus = vm->nr_vcpus;
@@ -193,6 +197,41 @@ void vm_vcpu_exited(struct vcpu *v)
 		log_info("all VMs have stopped");
 		power_test_exit(code);
 	}
+}
+
+void vm_console_input(u8 byte)
+{
+	unsigned long f = spin_lock(&vms_lock);
+	struct list_head *pos;
+	list_for_each(pos, &vms) {
+		struct vm *vm = list_entry(pos, struct vm, link);
+		if (vm->id == console_vm_id && vm->state == VM_RUNNING) {
+			uart_receive(vm, byte);
+			break;
+		}
+	}
+	spin_unlock(&vms_lock, f);
+}
+
+void vm_console_next(void)
+{
+	unsigned long f = spin_lock(&vms_lock);
+	struct vm *first = NULL, *next = NULL;
+	struct list_head *pos;
+	list_for_each(pos, &vms) {
+		struct vm *vm = list_entry(pos, struct vm, link);
+		if (!first)
+			first = vm;
+		if (!next && vm->id > console_vm_id)
+			next = vm;
+	}
+	if (!next)
+		next = first;
+	if (next)
+		console_vm_id = next->id;
+	spin_unlock(&vms_lock, f);
+	if (next)
+		log_info("monitor: console input goes to VM %s", next->name);
 }
 
 void vm_print_all_stats(void)

@@ -91,6 +91,9 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 void vm_stop(struct vm *vm, u32 code, const char *reason);
 void vm_print_stats(const struct vm *vm);
 void vm_print_all_stats(void);
+/* Console input (virt/monitor.c) for the console VM's UART. */
+void vm_console_input(u8 byte);
+void vm_console_next(void);
 void vm_set_print_stats(bool on);
 u32 vm_count_running(void);
 /* Console commands (virt/monitor.c). */

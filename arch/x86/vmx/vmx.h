@@ -25,7 +25,6 @@ struct vmx_vcpu {
 	u64 eptp;
 	u16 vpid;               /* 0: this vCPU runs without a VPID */
 	u32 proc;               /* primary processor-based controls, as written */
-	u32 entry;              /* VM-entry controls, as written */
 	u64 host_rsp;           /* HOST_RSP as last written (vmx_entry.S) */
 	u64 rsp;                /* guest RSP as in the VMCS */
 	u64 cr2;                /* guest CR2: VMX does not switch it (28.3) */
@@ -59,6 +58,12 @@ u64 vmx_read(struct vcpu *v, u64 field);
 void vmx_write(struct vcpu *v, u64 field, u64 value);
 /* VMWRITE to the current VMCS; a failure is a hypervisor bug (panic). */
 void vmcs_write(u64 field, u64 value);
+/* RIP past an instruction (ends an STI/MOV SS shadow); an event for the
+ * next entry (INTR_TYPE_*); "IA-32e mode guest" from EFER.LMA (current VMCS). */
+void vmx_set_rip(struct vcpu *v, u64 rip);
+void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error);
+void vmx_sync_ia32e_mode(void);
+const struct vmx_cap_msrs *vmx_cap_msrs(void);
 
 /* vmx_vmcs_setup.c: fields of the current VMCS. */
 void vmcs_setup_controls(struct vcpu *v);

@@ -47,7 +47,7 @@ void vmcs_setup_controls(struct vcpu *v)
 	vmcs_write(VMCS_EXIT_CTLS, c->exit);
 	vmcs_write(VMCS_EXIT_MSR_STORE_COUNT, 0);
 	vmcs_write(VMCS_EXIT_MSR_LOAD_COUNT, 0);
-	vmcs_write(VMCS_ENTRY_CTLS, s->entry);
+	vmcs_write(VMCS_ENTRY_CTLS, c->entry);
 	vmcs_write(VMCS_ENTRY_MSR_LOAD_COUNT, 0);
 	vmcs_write(VMCS_ENTRY_INTR_INFO, 0);
 	vmcs_write(VMCS_LINK_POINTER, VMCS_LINK_POINTER_NONE);
@@ -154,8 +154,7 @@ void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 	vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, 0);
 	s->interruptibility = 0;
 	vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	s->entry &= ~ENTRY_IA32E_MODE_GUEST;
-	vmcs_write(VMCS_ENTRY_CTLS, s->entry);
+	vmcs_write(VMCS_ENTRY_CTLS, vmread(VMCS_ENTRY_CTLS) & ~ENTRY_IA32E_MODE_GUEST);
 	s->event_info = 0;
 	s->cr2 = 0;
 	for (int i = 0; i < VMX_SWAPPED_MSRS; i++)
