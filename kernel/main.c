@@ -193,6 +193,21 @@ static void backend_enable_on_cpu(void *failures)
 		__atomic_fetch_add((u32 *)failures, 1, __ATOMIC_RELAXED);
 }
 
+static void backend_disable_on_cpu(void *unused)
+{
+	virt_backend->cpu_disable();
+}
+
+/* Power-off hook: leave VMX/SVM operation on every CPU (VMXOFF). With
+ * interrupts off (a panic stopped the other CPUs) only this CPU can. */
+static void backend_disable_all(void)
+{
+	if (irq_enabled())
+		smp_call_all(backend_disable_on_cpu, NULL);
+	else
+		virt_backend->cpu_disable();
+}
+
 /* Every boot module is a VM (its command line says how: README). */
 static void guests_start(void)
 {
@@ -202,6 +217,7 @@ static void guests_start(void)
 		power_test_exit(UMBRA_EXIT_FAIL);
 		return;
 	}
+	power_set_off_hook(backend_disable_all); /* also undoes a partial enable */
 	smp_call_all(backend_enable_on_cpu, &failures);
 	if (failures) {
 		log_err("virt: %s could not be enabled on %u CPUs", virt_backend->name, failures);

@@ -6,7 +6,6 @@
 #include "arch/x86/traps.h"
 #include "kernel/log.h"
 #include "kernel/percpu.h"
-#include "kernel/smp_call.h"
 #include "kernel/timer.h"
 
 static void timer_program_hw(struct cpu *c)
@@ -50,16 +49,15 @@ bool timer_cancel(struct timer *t)
 	}
 }
 
-static void cancel_here(void *t)
-{
-	timer_cancel(t);
-}
-
 void timer_cancel_sync(struct timer *t)
 {
-	/* Callbacks run in interrupt context on the timer's CPU; a call
-	 * there runs between them, never during one. */
-	smp_call(READ_ONCE(t->cpu), cancel_here, t);
+	/* A running callback may re-arm its timer (periodic ones do): cancel
+	 * until it is neither pending nor running. */
+	do {
+		timer_cancel(t);
+		while (__atomic_load_n(&t->running, __ATOMIC_ACQUIRE))
+			cpu_relax();
+	} while (READ_ONCE(t->armed));
 }
 
 void timer_arm(struct timer *t, u64 deadline, timer_fn_t fn)
@@ -93,8 +91,10 @@ static void timer_interrupt(struct regs *r)
 			break;
 		list_del(&t->link);
 		t->armed = false;
+		__atomic_store_n(&t->running, true, __ATOMIC_RELAXED);
 		raw_spin_unlock(&c->timers.lock);
 		t->fn(t);
+		__atomic_store_n(&t->running, false, __ATOMIC_RELEASE);
 		raw_spin_lock(&c->timers.lock);
 	}
 	timer_program_hw(c);

@@ -15,6 +15,7 @@ struct timer {
 	timer_fn_t fn; /* runs in interrupt context on the timer's CPU */
 	u32 cpu;
 	bool armed;
+	bool running; /* its callback is executing (timer_cancel_sync waits) */
 };
 
 void timer_init_cpu(void);
@@ -24,7 +25,7 @@ void timer_arm(struct timer *t, u64 deadline, timer_fn_t fn);
  * running on the timer's CPU when it returns. */
 bool timer_cancel(struct timer *t);
 /* Cancels t and waits until its callback is not running (before freeing
- * what the callback uses). Needs interrupts enabled. */
+ * what the callback uses). Not from t's own callback. */
 void timer_cancel_sync(struct timer *t);
 
 #endif

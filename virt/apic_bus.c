@@ -9,7 +9,13 @@
 
 void vcpu_kick(struct vcpu *v)
 {
-	thread_wake(v->thread);
+	/* Under the VM lock: a vCPU thread that has exited (or is not created
+	 * yet) is never woken; its events stay pending. */
+	struct vm *vm = v->vm;
+	unsigned long f = spin_lock(&vm->lock);
+	if (v->thread && !v->exited)
+		thread_wake(v->thread);
+	spin_unlock(&vm->lock, f);
 	/* Pairs with the vCPU loop's store of in_guest before it checks for
 	 * events: one of the two sees the other (seq_cst on both sides). */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);

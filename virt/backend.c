@@ -15,7 +15,12 @@ bool virt_backend_select(const struct virt_caps *caps)
 		virt_backend = &svm_backend_ops;
 		return true;
 	}
-	if (caps->vmx)
-		log_err("virt: the VT-x backend is not written yet; cannot run guests");
+	/* VT-x: whether this CPU's VMX can run guests (EPT, unrestricted
+	 * guest...) is decided from the capability MSRs when it is enabled
+	 * (arch/x86/vmx/vmx_controls.c), with a message when not. */
+	if (caps->vmx) {
+		virt_backend = &vmx_backend_ops;
+		return true;
+	}
 	return false;
 }

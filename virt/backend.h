@@ -82,6 +82,9 @@ struct virt_backend_ops {
 	/* Register access: RIP, RSP, RAX live in the vendor structure. */
 	u64 (*get_rip)(struct vcpu *v);
 	void (*set_rip)(struct vcpu *v, u64 rip);
+	/* After Umbra completed an instruction for the guest: an STI or MOV SS
+	 * shadow from before it no longer applies (SDM 3 6.8.3). */
+	void (*clear_interrupt_shadow)(struct vcpu *v);
 	u64 (*get_rflags)(struct vcpu *v);
 	void (*set_rflags)(struct vcpu *v, u64 rflags);
 	void (*set_cr2)(struct vcpu *v, u64 cr2);

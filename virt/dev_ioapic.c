@@ -48,12 +48,10 @@ static bool pin_message(struct vioapic *io, u32 pin, struct apic_msg *m)
 	return true;
 }
 
-void ioapic_set_line(struct vm *vm, u32 pin, bool level)
+bool ioapic_set_line_locked(struct vm *vm, u32 pin, bool level, struct apic_msg *m)
 {
 	if (pin >= IOAPIC_PINS)
-		return;
-	struct apic_msg m;
-	unsigned long f = spin_lock(&vm->dev_lock);
+		return false;
 	struct vioapic *io = &vm->ioapic;
 	bool was = io->line & BIT(pin);
 	if (level)
@@ -61,10 +59,7 @@ void ioapic_set_line(struct vm *vm, u32 pin, bool level)
 	else
 		io->line &= ~BIT(pin);
 	/* Edge: a rising edge; level: while asserted and not awaiting EOI. */
-	bool send = level && (!was || (io->redir[pin] & RTE_LEVEL)) && pin_message(io, pin, &m);
-	spin_unlock(&vm->dev_lock, f);
-	if (send)
-		apic_bus_deliver(vm, NULL, &m);
+	return level && (!was || (io->redir[pin] & RTE_LEVEL)) && pin_message(io, pin, m);
 }
 
 void ioapic_eoi(struct vm *vm, u8 vector)

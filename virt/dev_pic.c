@@ -58,14 +58,12 @@ static void chip_set_line(struct vpic_chip *c, u32 irq, bool level)
 	}
 }
 
-void pic_set_line(struct vm *vm, u32 irq, bool level)
+static void pic_set_line_locked(struct vm *vm, u32 irq, bool level)
 {
 	if (irq >= 16)
 		return;
-	unsigned long f = spin_lock(&vm->dev_lock);
 	chip_set_line(&vm->pic.chip[irq / 8], irq % 8, level);
 	update_cascade(&vm->pic);
-	spin_unlock(&vm->dev_lock, f);
 }
 
 bool pic_has_intr(struct vm *vm)
@@ -186,13 +184,30 @@ void pic_out(struct vm *vm, u16 port, u8 size, u32 val)
 }
 
 /* ISA IRQ n goes to the 8259s and to the IOAPIC (IRQ 0 is on pin 2, as the
- * MADT and MP table say). */
+ * MADT and MP table say). Both lines change under dev_lock together with
+ * the device state that drives them, so levels never go stale. */
+void vm_set_isa_irq_locked(struct vm *vm, u32 irq, bool level, struct isa_irq_out *out)
+{
+	pic_set_line_locked(vm, irq, level);
+	out->send = ioapic_set_line_locked(vm, irq == 0 ? 2 : irq, level, &out->msg);
+	out->kick = out->kick || level;
+}
+
+void isa_irq_finish(struct vm *vm, const struct isa_irq_out *out)
+{
+	if (out->send)
+		apic_bus_deliver(vm, NULL, &out->msg);
+	if (out->kick)
+		vcpu_kick(vm->vcpus[0]);
+}
+
 void vm_set_isa_irq(struct vm *vm, u32 irq, bool level)
 {
-	pic_set_line(vm, irq, level);
-	ioapic_set_line(vm, irq == 0 ? 2 : irq, level);
-	if (level)
-		vcpu_kick(vm->vcpus[0]);
+	struct isa_irq_out out = { 0 };
+	unsigned long f = spin_lock(&vm->dev_lock);
+	vm_set_isa_irq_locked(vm, irq, level, &out);
+	spin_unlock(&vm->dev_lock, f);
+	isa_irq_finish(vm, &out);
 }
 
 void vm_pulse_isa_irq(struct vm *vm, u32 irq)

@@ -21,7 +21,8 @@ static u64 reload_ticks(const struct vpit_channel *c)
 
 static u64 ticks_since_start(const struct vpit_channel *c)
 {
-	return (time_ns() - c->start_ns) * PIT_HZ / 1000000000ull;
+	u64 t = time_ns() - c->start_ns; /* split: t * PIT_HZ overflows after hours */
+	return t / 1000000000ull * PIT_HZ + t % 1000000000ull * PIT_HZ / 1000000000ull;
 }
 
 static u16 current_count(const struct vpit_channel *c)

@@ -62,15 +62,18 @@ static bool irq_level(struct vm *vm)
 	return pending && (vm->uart_regs[REG_MCR] & MCR_OUT2);
 }
 
-/* Drops dev_lock; then drives IRQ 4 if its level changed. */
+/* Drives IRQ 4 if its level changed (still under dev_lock, so the line
+ * always matches the state), then drops the lock and delivers. */
 static void update_irq(struct vm *vm, unsigned long flags)
 {
+	struct isa_irq_out out = { 0 };
 	bool level = irq_level(vm);
-	bool changed = level != vm->uart.irq_line;
-	vm->uart.irq_line = level;
+	if (level != vm->uart.irq_line) {
+		vm->uart.irq_line = level;
+		vm_set_isa_irq_locked(vm, UART_IRQ, level, &out);
+	}
 	spin_unlock(&vm->dev_lock, flags);
-	if (changed)
-		vm_set_isa_irq(vm, UART_IRQ, level);
+	isa_irq_finish(vm, &out);
 }
 
 void uart_flush(struct vm *vm)

@@ -5,6 +5,7 @@
 
 #include "kernel/timer.h"
 #include "lib/types.h"
+#include "virt/apic_bus.h"
 
 struct vm;
 struct vcpu;
@@ -91,14 +92,22 @@ void fw_cfg_out(struct vm *vm, u16 port, u8 size, u32 val);
 u32 ioapic_mmio_read(struct vm *vm, u64 offset);
 void ioapic_mmio_write(struct vm *vm, u64 offset, u32 val);
 void ioapic_init(struct vm *vm);
-void ioapic_set_line(struct vm *vm, u32 pin, bool level);
+/* Caller holds dev_lock; true: deliver *m (apic_bus_deliver) after unlocking. */
+bool ioapic_set_line_locked(struct vm *vm, u32 pin, bool level, struct apic_msg *m);
 void ioapic_eoi(struct vm *vm, u8 vector);
 
-/* ISA interrupt lines: to the 8259 pair and to the IOAPIC (IRQ 0 -> pin 2). */
+/* ISA interrupt lines: to the 8259 pair and to the IOAPIC (IRQ 0 -> pin 2).
+ * The _locked form is for device code holding dev_lock: it records what to
+ * deliver, and isa_irq_finish() does it once the lock is dropped. */
+struct isa_irq_out {
+	bool send, kick;
+	struct apic_msg msg;
+};
 void vm_set_isa_irq(struct vm *vm, u32 irq, bool level);
+void vm_set_isa_irq_locked(struct vm *vm, u32 irq, bool level, struct isa_irq_out *out);
+void isa_irq_finish(struct vm *vm, const struct isa_irq_out *out);
 void vm_pulse_isa_irq(struct vm *vm, u32 irq);
 void pic_init(struct vm *vm);
-void pic_set_line(struct vm *vm, u32 irq, bool level);
 /* The 8259's INTR output: its vector (acknowledging it), or -1. */
 int pic_ack(struct vm *vm);
 bool pic_has_intr(struct vm *vm);

@@ -479,7 +479,7 @@ static u64 bt_offset(struct emu_ctx *c, u64 src)
 
 	if (in->src.type == O_REG && in->dst.type == O_MEM) {
 		u64 sign = 1ull << (size * 8 - 1);
-		s64 off = (s64)((src & emu_size_mask(size)) ^ sign) - (s64)sign;
+		s64 off = (s64)(((src & emu_size_mask(size)) ^ sign) - sign); /* sign-extended */
 		s64 words = off >> shift; /* floor division */
 
 		in->ea = (in->ea + (u64)words * size) & emu_size_mask(in->asize);

@@ -28,7 +28,24 @@
  *   XADD 0F C0/C1; CMPXCHG 0F B0/B1; CMPXCHG8B/16B 0F C7 /1;
  *   MOVS/CMPS/STOS/LODS/SCAS A4-A7, AA-AF with REP/REPE/REPNE.
  * Anything else is EMU_UNHANDLED (the caller injects #UD and logs
- * emu_describe()).
+ * emu_describe()). LOCK on anything but a memory-destination ADD OR ADC SBB
+ * AND SUB XOR INC DEC NOT NEG BTS BTR BTC XADD XCHG CMPXCHG CMPXCHG8B/16B
+ * is #UD (EMU_FAULT), as are the encodings the SDM defines as invalid
+ * among these (82 in 64-bit mode, LEA/CMPXCHG8B/MOVNTI with a register
+ * operand, 66 MOVNTI).
+ *
+ * Choices where the SDM leaves room, and what is not modelled:
+ *  - Undefined flags: logic ops clear AF; BT* keep OF SF AF PF (both as
+ *    Intel CPUs do).
+ *  - CMPXCHG whose comparison fails does not write the old value back (the
+ *    hardware's write cycle would only matter to a device).
+ *  - Not modelled: TF/#DB after the instruction and data breakpoints (the
+ *    caller's job), the A20 gate, CS type or privilege checks on fetch
+ *    (the CPU just fetched the instruction), and Intel's zeroing of the
+ *    upper halves of RCX/RSI/RDI by a REP with a 32-bit address size and a
+ *    zero count in 64-bit mode.
+ *  - A write that crosses a page is two write_phys calls; if the second
+ *    finds nothing (EMU_IO_ERROR) the first has happened.
  */
 #ifndef UMBRA_VIRT_EMULATE_H
 #define UMBRA_VIRT_EMULATE_H
@@ -141,10 +158,11 @@ struct emu_ops {
 	 * Optional (may be NULL): atomically, if the len bytes at gpa equal
 	 * *expected, store *desired and set *swapped = true; else copy the
 	 * current bytes to *expected and set *swapped = false. Returns false
-	 * when nothing is at gpa. Used for LOCKed instructions and XCHG with
-	 * memory when the operand does not cross a page. Without it (or for a
-	 * page-crossing operand) the emulator reads, computes and writes,
-	 * which is atomic only if no other vCPU runs.
+	 * only when nothing is at gpa, so it must handle device memory too
+	 * (read, compare, write is fine there). Used for LOCKed instructions
+	 * and XCHG with memory when the operand does not cross a page.
+	 * Without it (or for a page-crossing operand) the emulator reads,
+	 * computes and writes, which is atomic only if no other vCPU runs.
 	 */
 	bool (*cmpxchg_phys)(void *ctx, u64 gpa, void *expected, const void *desired, unsigned len,
 			     bool *swapped);
@@ -169,7 +187,7 @@ struct emu_mem {
 
 /* What the emulator decoded and did, for the caller and its messages. */
 struct emu_info {
-	const char *mnemonic;	/* "mov", "lock cmpxchg16b", "rep movs"..., "(unknown)" */
+	const char *mnemonic;	/* "mov", "cmpxchg16b", "movs"... (no prefixes: see bytes), "(unknown)" */
 	const char *reason;	/* EMU_UNHANDLED/EMU_IO_ERROR/EMU_FAULT: a short why, else NULL */
 	u8 bytes[EMU_MAX_INSN_LEN]; /* the instruction bytes fetched */
 	u8 nbytes;
@@ -202,6 +220,11 @@ struct emu_info {
  *
  * EMU_UNHANDLED / EMU_IO_ERROR / EMU_RETRY: *s unchanged (again except
  * committed REP iterations). info may be NULL; fault must not be.
+ *
+ * So whatever the result, *s is the architectural state to continue from:
+ * write its GPRs, RIP and RFLAGS back to the vCPU every time (a caller that
+ * does so only on EMU_OK loses the iterations a REP string instruction
+ * completed before faulting, and would repeat their device accesses).
  */
 enum emu_result emulate_one(struct emu_state *s, const struct emu_ops *ops, struct emu_fault *fault,
 			    struct emu_info *info);

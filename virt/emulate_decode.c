@@ -490,14 +490,21 @@ static enum emu_result decode_two_byte(struct emu_ctx *c)
 		in->dst = opnd_g(c, in->osize);
 		in->src = opnd_e(c, (op & 1) ? 2 : 1);
 		return EMU_OK;
-	case 0xc3: /* MOVNTI My, Gy: a plain store for the emulator */
+	case 0xc3: {
+		/* MOVNTI My, Gy (NP 0F C3): a plain store for the emulator;
+		 * 32-bit, 64 with REX.W, whatever the mode's default; 66 #UD. */
+		unsigned size = (in->rex & REX_W) ? 8 : 4;
+
 		TRY(decode_modrm(c));
 		if (!in->has_mem || in->opsize_pfx)
 			return emu_raise(c, EMU_VEC_UD, false, 0, "invalid MOVNTI form");
 		in->kind = K_MOV;
-		in->dst = opnd_e(c, in->osize);
-		in->src = opnd_g(c, in->osize);
+		in->osize = (u8)size;
+		c->info->op_size = (u8)size;
+		in->dst = opnd_e(c, size);
+		in->src = opnd_g(c, size);
 		return EMU_OK;
+	}
 	case 0xc7:
 		TRY(decode_modrm(c));
 		if (((in->modrm >> 3) & 7) != 1)

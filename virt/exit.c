@@ -101,11 +101,15 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 	if (vcpu_cpu_mode(v) != GUEST_MODE_LONG64)
 		next &= 0xffffffffull;
 	virt_backend->set_rip(v, next);
+	virt_backend->clear_interrupt_shadow(v);
 	return true;
 }
 
-static void inject_exception(struct vcpu *v, u8 vector, bool has_error, u32 error)
+void vcpu_inject_exception(struct vcpu *v, u8 vector, bool has_error, u32 error)
 {
+	/* Real mode delivers through the IVT: no error code is pushed. */
+	if (vcpu_cpu_mode(v) == GUEST_MODE_REAL)
+		has_error = false;
 	virt_backend->inject_event(v, VEVENT_EXCEPTION, vector, has_error, error);
 }
 
@@ -125,7 +129,7 @@ static void handle_rdmsr(struct vcpu *v, const struct vm_exit *e)
 {
 	u64 val;
 	if (!vcpu_rdmsr(v, (u32)v->gpr[RCX], &val)) {
-		inject_exception(v, VEC_GP, true, 0);
+		vcpu_inject_exception(v, VEC_GP, true, 0);
 		return;
 	}
 	if (!skip_instruction(v, e))
@@ -138,7 +142,7 @@ static void handle_wrmsr(struct vcpu *v, const struct vm_exit *e)
 {
 	u64 val = (v->gpr[RDX] << 32) | (u32)v->gpr[RAX];
 	if (!vcpu_wrmsr(v, (u32)v->gpr[RCX], val)) {
-		inject_exception(v, VEC_GP, true, 0);
+		vcpu_inject_exception(v, VEC_GP, true, 0);
 		return;
 	}
 	skip_instruction(v, e);
@@ -234,7 +238,7 @@ bool vcpu_handle_exit(struct vcpu *v, struct vm_exit *e)
 		skip_instruction(v, e);
 		break;
 	case EXIT_UD:
-		inject_exception(v, VEC_UD, false, 0);
+		vcpu_inject_exception(v, VEC_UD, false, 0);
 		break;
 	case EXIT_NPF:
 		handle_npf(v, e);

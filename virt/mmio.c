@@ -126,12 +126,12 @@ bool mmio_emulate(struct vcpu *v, u64 gpa)
 		memcpy(v->gpr, s.gpr, sizeof(v->gpr));
 		virt_backend->set_rip(v, s.rip);
 		virt_backend->set_rflags(v, s.rflags);
+		virt_backend->clear_interrupt_shadow(v);
 		return true;
 	case EMU_FAULT:
 		if (fault.vector == VEC_PF)
 			virt_backend->set_cr2(v, fault.cr2);
-		virt_backend->inject_event(v, VEVENT_EXCEPTION, fault.vector, fault.has_error,
-					   fault.error);
+		vcpu_inject_exception(v, fault.vector, fault.has_error, fault.error);
 		return true;
 	case EMU_RETRY:
 		return true;
@@ -139,7 +139,7 @@ bool mmio_emulate(struct vcpu *v, u64 gpa)
 		emu_describe(&s, r, &fault, &info, msg, sizeof(msg));
 		log_warn("VM %s vCPU %u: %s (MMIO at %#llx): injecting #UD", v->vm->name, v->id, msg,
 			 (unsigned long long)gpa);
-		virt_backend->inject_event(v, VEVENT_EXCEPTION, VEC_UD, false, 0);
+		vcpu_inject_exception(v, VEC_UD, false, 0);
 		return true;
 	default:
 		return false; /* nothing at the address: the caller stops the VM */

@@ -27,6 +27,11 @@ static bool vendor_amd(void)
 	return cpuid(0, 0).ebx == 0x68747541; /* "Auth"enticAMD */
 }
 
+static bool vendor_intel(void)
+{
+	return cpuid(0, 0).ebx == 0x756e6547; /* "Genu"ineIntel */
+}
+
 static bool pat_valid(u64 pat)
 {
 	/* Each byte must be a memory type: 0, 1, 4, 5, 6 or 7 (SDM 11.12.2). */
@@ -67,6 +72,12 @@ bool vcpu_rdmsr(struct vcpu *v, u32 msr, u64 *val)
 		*val = 0;
 		return true;
 	}
+	/* Intel guests read it before trying VMX: locked, with VMX off (SDM
+	 * vol. 3, 24.7), which matches CPUID hiding VMX. Writes #GP (locked). */
+	if (msr == MSR_IA32_FEATURE_CONTROL && vendor_intel()) {
+		*val = 1;
+		return true;
+	}
 	if (msr == MSR_IA32_MTRRCAP) {
 		*val = MTRRCAP_VALUE;
 		return true;
@@ -91,8 +102,14 @@ bool vcpu_wrmsr(struct vcpu *v, u32 msr, u64 val)
 		virt_backend->set_tsc_offset(v, v->tsc_offset);
 		return true;
 	}
-	if (msr == MSR_EFER)
+	if (msr == MSR_EFER) {
+		u64 cr0, cr3, cr4, efer;
+		virt_backend->get_paging(v, &cr0, &cr3, &cr4, &efer);
+		/* LME may not change while paging is on (SDM 3 9.8.5). */
+		if ((cr0 & CR0_PG) && ((efer ^ val) & EFER_LME))
+			return false;
 		return virt_backend->set_efer(v, val);
+	}
 	if (msr == MSR_IA32_PAT) {
 		if (!pat_valid(val))
 			return false;

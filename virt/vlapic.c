@@ -129,7 +129,7 @@ static void timer_fired(struct timer *t)
 		break;
 	}
 	spin_unlock(&l->lock, f);
-	thread_wake(l->vcpu->thread);
+	vcpu_kick(l->vcpu);
 }
 
 static u32 timer_current_count(const struct vlapic *l)
@@ -181,6 +181,8 @@ static bool apic_base_write(struct vlapic *l, u64 val)
 	bool en = val & APIC_BASE_EN, extd = val & APIC_BASE_EXTD;
 	if (extd && !en)
 		return false; /* invalid state (SDM 11.12.5) */
+	if (extd && !(l->apic_base & APIC_BASE_EN))
+		return false; /* disabled -> x2APIC is not a valid transition */
 	if (x2apic_enabled(l) && en && !extd)
 		return false; /* x2APIC -> xAPIC needs a pass through disabled */
 	if (!en) { /* disabling resets the LAPIC to its power-up state */
@@ -449,11 +451,14 @@ bool vlapic_sw_enabled(struct vlapic *l)
 	return (READ_ONCE(l->apic_base) & APIC_BASE_EN) && (READ_ONCE(l->svr) & SVR_ENABLE);
 }
 
+/* INIT keeps IA32_APIC_BASE (an AP in x2APIC mode stays in it). */
 void vlapic_reset(struct vlapic *l)
 {
 	unsigned long f = spin_lock(&l->lock);
 	timer_cancel(&l->timer);
-	vlapic_reset_regs(l, l->apic_base & APIC_BASE_BSP);
+	u64 base = l->apic_base;
+	vlapic_reset_regs(l, base & APIC_BASE_BSP);
+	l->apic_base = base;
 	spin_unlock(&l->lock, f);
 }
 

@@ -9,6 +9,7 @@
 #include "lib/printf.h"
 #include "lib/string.h"
 #include "mm/kmalloc.h"
+#include "virt/apic_bus.h"
 #include "virt/exit.h"
 #include "virt/fwtables.h"
 #include "virt/loader_mb1.h"
@@ -143,14 +144,20 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 	vms_running++;
 	vm->running_vcpus = vm->nr_vcpus;
 	spin_unlock(&vms_lock, f);
+	/* Spread vCPUs over host CPUs in creation order; all placed before any
+	 * runs, since a running vCPU may send IPIs to the others at once. */
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		vm->vcpus[i]->host_cpu =
+			__atomic_fetch_add(&next_host_cpu, 1, __ATOMIC_RELAXED) % nr_cpus;
 	for (u32 i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = vm->vcpus[i];
-		/* Spread vCPUs over host CPUs in creation order. */
-		v->host_cpu = __atomic_fetch_add(&next_host_cpu, 1, __ATOMIC_RELAXED) % nr_cpus;
 		char tname[24];
 		umbra_snprintf(tname, sizeof(tname), "%s/%u", vm->name, i);
-		v->thread = thread_create(tname, v->host_cpu, vcpu_thread, v);
-		if (!v->thread)
+		struct thread *t = thread_create(tname, v->host_cpu, vcpu_thread, v);
+		unsigned long lf = spin_lock(&vm->lock);
+		v->thread = t;
+		spin_unlock(&vm->lock, lf);
+		if (!t)
 			panic("VM %s: cannot create a vCPU thread", vm->name);
 	}
 	return vm;
@@ -165,18 +172,19 @@ void vm_stop(struct vm *vm, u32 code, const char *reason)
 		vm->exit_code = code;
 		strlcpy(vm->stop_reason, reason, sizeof(vm->stop_reason));
 	}
-	/* Wake the vCPUs (halted or parked) under the lock: a vCPU thread
-	 * cannot finish exiting, and be freed, before we let go of it. */
-	for (u32 i = 0; first && i < vm->nr_vcpus; i++)
-		if (vm->vcpus[i] && vm->vcpus[i]->thread)
-			thread_wake(vm->vcpus[i]->thread);
 	spin_unlock(&vm->lock, f);
+	/* Halted, parked or in guest mode: every vCPU is to notice now. */
+	for (u32 i = 0; first && i < vm->nr_vcpus; i++)
+		vcpu_kick(vm->vcpus[i]);
 }
 
 void vm_vcpu_exited(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
+	/* No timer callback may wake this thread once it is gone. */
+	timer_cancel_sync(&v->lapic.timer);
 	unsigned long f = spin_lock(&vm->lock);
+	v->exited = true;
 	bool last = --vm->running_vcpus == 0;
 	if (last)
 		vm->state = VM_STOPPED;

@@ -41,6 +41,7 @@ struct vcpu {
 	u32 pending;       /* VCPU_PENDING_* bits, set by other CPUs (atomic) */
 	u8 sipi_vector;
 	bool in_guest;     /* between entry and exit: a kick must IPI the host CPU */
+	bool exited;       /* its thread left the run loop (under vm->lock) */
 	u64 tsc_offset;     /* guest TSC = host TSC + tsc_offset */
 	bool launched;
 	u8 fpu[512] __aligned(16); /* FXSAVE image of the guest's x87/SSE state */

@@ -65,12 +65,17 @@ static void lapic_write_icr(u32 dest, u32 low)
 		wrmsr(0x830, ((u64)dest << 32) | low);
 		return;
 	}
+	/* Two stores: an interrupt handler sending its own IPI in between
+	 * would retarget ours. */
+	unsigned long f = irq_save();
 	lapic_write(LAPIC_ICR_HI, dest << 24);
 	lapic_write(LAPIC_ICR_LO, low);
-	for (u32 spin = 0; spin < 1000000; spin++)
-		if (!(lapic_read(LAPIC_ICR_LO) & ICR_DELIVERY_PENDING))
-			return;
-	log_warn("lapic: IPI to %u still pending", dest);
+	u32 spin = 0;
+	while ((lapic_read(LAPIC_ICR_LO) & ICR_DELIVERY_PENDING) && spin < 1000000)
+		spin++;
+	irq_restore(f);
+	if (spin == 1000000)
+		log_warn("lapic: IPI to %u still pending", dest);
 }
 
 void lapic_global_init(paddr_t mmio_base)
@@ -85,11 +90,12 @@ void lapic_global_init(paddr_t mmio_base)
 
 void lapic_init_cpu(void)
 {
-	u64 base = rdmsr(MSR_IA32_APIC_BASE);
-	base |= APIC_BASE_ENABLE;
-	if (x2apic)
-		base |= APIC_BASE_X2APIC; /* xAPIC -> x2APIC directly is allowed */
+	u64 base = rdmsr(MSR_IA32_APIC_BASE) | APIC_BASE_ENABLE;
+	/* Disabled -> x2APIC is an invalid transition (SDM 11.12.5): enable
+	 * the xAPIC first, then switch. */
 	wrmsr(MSR_IA32_APIC_BASE, base);
+	if (x2apic)
+		wrmsr(MSR_IA32_APIC_BASE, base | APIC_BASE_X2APIC);
 	lapic_write(LAPIC_TPR, 0);
 	lapic_write(LAPIC_LVT_TIMER, LVT_MASKED | VEC_TIMER);
 	lapic_write(LAPIC_LVT_LINT0, LVT_MASKED);

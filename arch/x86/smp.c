@@ -69,6 +69,8 @@ static bool start_ap(u32 index, u32 apic_id)
 	while (!__atomic_load_n(&c->online, __ATOMIC_ACQUIRE)) {
 		if (rdtsc() > deadline) {
 			log_warn("smp: CPU with APIC ID %u did not start", apic_id);
+			/* Park it, so it cannot start late on a reused stack. */
+			lapic_send_init(apic_id);
 			kfree(stack);
 			return false;
 		}

@@ -45,6 +45,8 @@ static bool calibrate_hpet(void)
 	if (!hpet_period_fs || hpet_period_fs > 100000000ull)
 		return false;
 	*hpet_reg(HPET_CONFIG) |= HPET_ENABLE;
+	/* COUNT_SIZE_CAP (bit 13) clear: a 32-bit counter that wraps often. */
+	u64 mask = (cap & BIT(13)) ? ~0ull : 0xffffffffull;
 	u64 want = (u64)CALIBRATE_MS * 1000000000000ull / hpet_period_fs;
 	u64 h0 = *hpet_reg(HPET_COUNTER), t0 = rdtsc();
 	u64 h1, spins = 0;
@@ -52,9 +54,9 @@ static bool calibrate_hpet(void)
 		h1 = *hpet_reg(HPET_COUNTER);
 		if (++spins > 100000000ull)
 			return false; /* counter does not run */
-	} while (h1 - h0 < want);
+	} while (((h1 - h0) & mask) < want);
 	u64 t1 = rdtsc();
-	u64 elapsed_ns = (h1 - h0) * hpet_period_fs / 1000000ull;
+	u64 elapsed_ns = ((h1 - h0) & mask) * hpet_period_fs / 1000000ull;
 	tsc_freq = (t1 - t0) * 1000000000ull / elapsed_ns;
 	return tsc_freq != 0;
 }

@@ -15,14 +15,19 @@
 #define VM_CR_SVMDIS BIT(4)
 #define IOPM_PAGES_ORDER 2  /* 12 KiB used */
 #define MSRPM_PAGES_ORDER 1 /* 8 KiB */
-#define EFER_GUEST_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE | BIT(13) | BIT(14) | BIT(15))
+#define EFER_GUEST_BASE (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
+#define EFER_FFXSR BIT(14)
+#define EFER_TCE BIT(15)
 
 struct svm_vcpu {
 	struct vmcb *vmcb;
 	paddr_t vmcb_pa;
 	bool flush_tlb;  /* next entry flushes this ASID's TLB entries */
-	bool shared_asid; /* more vCPUs than ASIDs: flush on every entry */
 };
+
+/* Once there were more vCPUs than ASIDs, ASIDs are shared and every entry
+ * flushes (simple and safe; per-CPU ASID generations would be faster). */
+static bool asids_shared;
 
 static paddr_t hsave_pa[MAX_CPUS];
 static paddr_t host_vmcb_pa[MAX_CPUS];
@@ -133,7 +138,8 @@ static int svm_vcpu_create(struct vcpu *v)
 	u32 n = __atomic_fetch_add(&next_asid, 1, __ATOMIC_RELAXED);
 	c->asid = nr_asids > 1 ? 1 + (n - 1) % (nr_asids - 1) : 1;
 	s->flush_tlb = true;
-	s->shared_asid = n >= nr_asids;
+	if (n >= nr_asids)
+		asids_shared = true;
 	return 0;
 }
 
@@ -152,55 +158,56 @@ static void seg_set(struct vmcb_seg *s, u16 sel, u16 attrib, u32 limit, u64 base
 	*s = (struct vmcb_seg){ sel, attrib, limit, base };
 }
 
-static void svm_vcpu_reset_protected32(struct vcpu *v, u32 eip)
-{
-	struct vmcb_save *s = &vmcb_of(v)->save;
-	/* Multiboot spec 3.2: flat 4 GiB code and data, PE on, paging off. */
-	seg_set(&s->cs, 0x08, 0xc9b, 0xffffffff, 0);
-	seg_set(&s->ds, 0x10, 0xc93, 0xffffffff, 0);
-	s->es = s->ss = s->fs = s->gs = s->ds;
-	seg_set(&s->gdtr, 0, 0, 0, 0);
-	seg_set(&s->idtr, 0, 0, 0x3ff, 0);
-	seg_set(&s->ldtr, 0, 0x82, 0xffff, 0);
-	seg_set(&s->tr, 0, 0x8b, 0xffff, 0);
-	s->cpl = 0;
-	s->efer = EFER_SVME; /* VMRUN requires it; hidden from the guest */
-	s->cr0 = CR0_PE | BIT(4); /* ET */
-	s->cr3 = 0;
-	s->cr4 = 0;
-	s->dr6 = 0xffff0ff0;
-	s->dr7 = 0x400;
-	s->rflags = 0x2;
-	s->rip = eip;
-	s->g_pat = 0x0007040600070406ull; /* the power-on PAT */
-}
-
-static void svm_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
+/* What both reset states share: system segments, control and debug
+ * registers, flags; no event or interrupt shadow pending. */
+static void reset_common(struct vcpu *v, u64 cr0)
 {
 	struct vmcb *vm = vmcb_of(v);
 	struct vmcb_save *s = &vm->save;
-	seg_set(&s->cs, (u16)(vector << 8), 0x9b, 0xffff, (u64)vector << 12);
-	seg_set(&s->ds, 0, 0x93, 0xffff, 0);
-	s->es = s->ss = s->fs = s->gs = s->ds;
 	seg_set(&s->gdtr, 0, 0, 0xffff, 0);
 	seg_set(&s->idtr, 0, 0, 0x3ff, 0);
 	seg_set(&s->ldtr, 0, 0x82, 0xffff, 0);
 	seg_set(&s->tr, 0, 0x8b, 0xffff, 0);
 	s->cpl = 0;
-	s->efer = EFER_SVME;
-	s->cr0 = 0x60000010; /* CD, NW, ET: the INIT value */
+	s->efer = EFER_SVME; /* VMRUN requires it; hidden from the guest */
+	s->cr0 = cr0;
 	s->cr2 = s->cr3 = s->cr4 = 0;
 	s->dr6 = 0xffff0ff0;
 	s->dr7 = 0x400;
 	s->rflags = 0x2;
-	s->rip = 0;
+	s->g_pat = 0x0007040600070406ull; /* the power-on PAT */
 	vm->control.event_inj = 0;
 	vm->control.int_state = 0;
 	svm(v)->flush_tlb = true;
 }
 
+static void svm_vcpu_reset_protected32(struct vcpu *v, u32 eip)
+{
+	struct vmcb_save *s = &vmcb_of(v)->save;
+	reset_common(v, CR0_PE | BIT(4) /* ET */);
+	/* Multiboot spec 3.2: flat 4 GiB code and data, PE on, paging off. */
+	seg_set(&s->cs, 0x08, 0xc9b, 0xffffffff, 0);
+	seg_set(&s->ds, 0x10, 0xc93, 0xffffffff, 0);
+	s->es = s->ss = s->fs = s->gs = s->ds;
+	s->rip = eip;
+}
+
+static void svm_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
+{
+	struct vmcb_save *s = &vmcb_of(v)->save;
+	reset_common(v, 0x60000010 /* CD, NW, ET: the INIT value */);
+	seg_set(&s->cs, (u16)(vector << 8), 0x9b, 0xffff, (u64)vector << 12);
+	seg_set(&s->ds, 0, 0x93, 0xffff, 0);
+	s->es = s->ss = s->fs = s->gs = s->ds;
+	s->rip = 0;
+}
+
 static u64 svm_get_rip(struct vcpu *v) { return vmcb_of(v)->save.rip; }
 static void svm_set_rip(struct vcpu *v, u64 rip) { vmcb_of(v)->save.rip = rip; }
+static void svm_clear_interrupt_shadow(struct vcpu *v)
+{
+	vmcb_of(v)->control.int_state &= ~SVM_INT_SHADOW;
+}
 static u64 svm_get_rflags(struct vcpu *v) { return vmcb_of(v)->save.rflags; }
 static void svm_set_rflags(struct vcpu *v, u64 f) { vmcb_of(v)->save.rflags = f | 2; }
 static void svm_set_cr2(struct vcpu *v, u64 cr2) { vmcb_of(v)->save.cr2 = cr2; }
@@ -239,9 +246,18 @@ static void svm_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *ef
 
 static u64 svm_get_efer(struct vcpu *v) { return vmcb_of(v)->save.efer & ~EFER_SVME; }
 
+/* EFER bits a guest may set: the base ones plus FFXSR and TCE when the CPU
+ * has them (CPUID 8000_0001 EDX[25], ECX[17]); LMSLE is not offered. */
+static u64 efer_guest_allowed(void)
+{
+	struct cpuid_regs r = cpuid(0x80000001, 0);
+	return EFER_GUEST_BASE | ((r.edx & BIT(25)) ? EFER_FFXSR : 0) |
+	       ((r.ecx & BIT(17)) ? EFER_TCE : 0);
+}
+
 static bool svm_set_efer(struct vcpu *v, u64 efer)
 {
-	if (efer & ~EFER_GUEST_ALLOWED)
+	if (efer & ~efer_guest_allowed())
 		return false;
 	struct vmcb_save *s = &vmcb_of(v)->save;
 	/* LMA is the CPU's to set (when paging turns on with LME). */
@@ -387,15 +403,20 @@ static void svm_vcpu_run(struct vcpu *v, struct vm_exit *e)
 	struct vmcb *vm = s->vmcb;
 	u32 cpu = this_cpu_index();
 	/* TLB_CONTROL 1 flushes everything: TCG has no flush-by-ASID. */
-	vm->control.tlb_control = (s->flush_tlb || s->shared_asid) ? 1 : 0;
+	vm->control.tlb_control = (s->flush_tlb || READ_ONCE(asids_shared)) ? 1 : 0;
 	s->flush_tlb = false;
 	svm_sync_gprs_out(v);
 	svm_world_switch(v->gpr, s->vmcb_pa, host_vmcb_pa[cpu]);
 	svm_sync_gprs_in(v);
-	/* An event cut short by the exit is delivered again (APM 15.7.2). */
+	/* An event cut short by the exit is delivered again (APM 15.7.2),
+	 * except software interrupts and INT3/INTO: RIP still points at the
+	 * instruction, which simply runs again (as KVM does). */
 	vm->control.event_inj = 0;
-	if (vm->control.exit_int_info & SVM_EVTINJ_VALID)
-		vm->control.event_inj = vm->control.exit_int_info;
+	u64 ii = vm->control.exit_int_info;
+	u32 type = (ii >> SVM_EVTINJ_TYPE_SHIFT) & 7, vec = ii & 0xff;
+	bool soft = type == VEVENT_SOFTINT || (type == VEVENT_EXCEPTION && (vec == 3 || vec == 4));
+	if ((ii & SVM_EVTINJ_VALID) && !soft)
+		vm->control.event_inj = ii;
 	svm_decode_exit(v, e);
 }
 
@@ -435,6 +456,7 @@ const struct virt_backend_ops svm_backend_ops = {
 	.vcpu_run = svm_vcpu_run,
 	.get_rip = svm_get_rip,
 	.set_rip = svm_set_rip,
+	.clear_interrupt_shadow = svm_clear_interrupt_shadow,
 	.get_rflags = svm_get_rflags,
 	.set_rflags = svm_set_rflags,
 	.set_cr2 = svm_set_cr2,
