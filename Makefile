@@ -16,7 +16,7 @@ KASFLAGS := -I. -D__ASSEMBLY__ -fno-pic -fno-pie -mcmodel=kernel -g
 KLDFLAGS := -nostdlib -z max-page-size=0x1000 -z noexecstack --no-warn-rwx-segments -T linker.ld
 
 KSRCS := $(wildcard boot/*.S arch/x86/*.S arch/x86/*.c arch/x86/svm/*.S arch/x86/svm/*.c \
-	kernel/*.c lib/*.c mm/*.c drivers/*.c virt/*.c)
+	arch/x86/vmx/*.S arch/x86/vmx/*.c kernel/*.c lib/*.c mm/*.c drivers/*.c virt/*.c shadow/*.c)
 KOBJS := $(patsubst %,$(BUILD)/k/%.o,$(KSRCS))
 
 .PHONY: all iso run test test-full unit unit-bins clang-check setup clean bench
@@ -80,10 +80,13 @@ UNIT_kmalloc_SRCS  := mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_acpi_SRCS     := drivers/acpi.c lib/string.c
 UNIT_gva_SRCS        := virt/gva.c
 UNIT_insn_len_SRCS   := virt/insn_len.c virt/gva.c
+UNIT_emulate_SRCS    := virt/emulate.c virt/emulate_decode.c lib/printf.c lib/string.c
 UNIT_vm_config_SRCS  := virt/vm_config.c lib/cmdline.c lib/printf.c lib/string.c
 UNIT_loader_mb1_SRCS := virt/loader_mb1.c lib/printf.c lib/string.c
 UNIT_memmap_SRCS   := mm/memmap.c
+UNIT_vmx_controls_SRCS := arch/x86/vmx/vmx_controls.c arch/x86/vmx/vmx_guest_check.c
 UNIT_fwtables_SRCS := virt/fwtables.c drivers/acpi.c lib/string.c
+UNIT_walk_SRCS     := shadow/walk.c shadow/walk_32.c shadow/walk_pae.c shadow/walk_64.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(patsubst %,$(BUILD)/unit/test_%,$(UNIT_TESTS))

@@ -120,12 +120,14 @@ bool mmio_emulate(struct vcpu *v, u64 gpa)
 	state_from_vcpu(v, &s, &m);
 	const struct emu_ops ops = { ctx_translate, ctx_read, ctx_write, NULL, &m };
 	enum emu_result r = emulate_one(&s, &ops, &fault, &info);
+	/* Whatever the result, *s is where the guest continues from: a REP
+	 * string op that faulted midway keeps its finished iterations. */
+	memcpy(v->gpr, s.gpr, sizeof(v->gpr));
+	virt_backend->set_rip(v, s.rip);
+	virt_backend->set_rflags(v, s.rflags);
 	char msg[160];
 	switch (r) {
 	case EMU_OK:
-		memcpy(v->gpr, s.gpr, sizeof(v->gpr));
-		virt_backend->set_rip(v, s.rip);
-		virt_backend->set_rflags(v, s.rflags);
 		virt_backend->clear_interrupt_shadow(v);
 		return true;
 	case EMU_FAULT:
