@@ -44,6 +44,10 @@ void vlapic_accept(struct vlapic *l, u8 vector, bool level);
 /* May the 8259's INTR be delivered through LINT0 (ExtINT)? */
 bool vlapic_extint_accepted(struct vlapic *l);
 bool vlapic_sw_enabled(struct vlapic *l);
+/* CR8 is TPR[7:4] (SDM 3 11.8.6.1): backends that let the guest write CR8
+ * without an exit copy it in and out around each run. */
+static inline u32 vlapic_get_tpr(const struct vlapic *l) { return READ_ONCE(l->tpr); }
+static inline void vlapic_set_tpr(struct vlapic *l, u32 tpr) { WRITE_ONCE(l->tpr, tpr & 0xff); }
 /* INIT: back to the power-up state (ID and BSP flag kept). */
 void vlapic_reset(struct vlapic *l);
 /* Highest-priority deliverable vector, or -1. */

@@ -406,8 +406,14 @@ static void svm_vcpu_run(struct vcpu *v, struct vm_exit *e)
 	vm->control.tlb_control = (s->flush_tlb || READ_ONCE(asids_shared)) ? 1 : 0;
 	s->flush_tlb = false;
 	svm_sync_gprs_out(v);
+	/* The guest's CR8 writes land in V_TPR (not intercepted). */
+	u32 tpr = vlapic_get_tpr(&v->lapic);
+	vm->control.int_ctl = (vm->control.int_ctl & ~0xfull) | (tpr >> 4);
 	svm_world_switch(v->gpr, s->vmcb_pa, host_vmcb_pa[cpu]);
 	svm_sync_gprs_in(v);
+	u32 v_tpr = (u32)(vm->control.int_ctl & 0xf);
+	if (v_tpr != tpr >> 4)
+		vlapic_set_tpr(&v->lapic, v_tpr << 4);
 	/* An event cut short by the exit is delivered again (APM 15.7.2),
 	 * except software interrupts and INT3/INTO: RIP still points at the
 	 * instruction, which simply runs again (as KVM does). */
