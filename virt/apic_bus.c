@@ -92,8 +92,10 @@ void apic_bus_send_ipi(struct vcpu *src, u32 lo, u32 hi, bool x2)
 		.assert = lo & BIT(14),
 		.shorthand = (lo >> 18) & 3,
 	};
-	if ((m.mode == APIC_DM_FIXED || m.mode == APIC_DM_LOWEST) && m.vector < 16)
-		return; /* illegal vector: the sender's ESR would note it */
+	if ((m.mode == APIC_DM_FIXED || m.mode == APIC_DM_LOWEST) && m.vector < 16) {
+		vlapic_error(&src->lapic, ESR_SEND_ILLEGAL_VECTOR); /* not sent (SDM 3 11.5.3) */
+		return;
+	}
 	apic_bus_deliver(src->vm, src, &m);
 }
 

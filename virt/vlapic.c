@@ -150,7 +150,7 @@ static void vlapic_reset_regs(struct vlapic *l, bool bsp)
 {
 	l->id = l->vcpu->id;
 	l->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | (bsp ? APIC_BASE_BSP : 0);
-	l->tpr = l->ldr = l->esr = 0;
+	l->tpr = l->ldr = l->esr = l->esr_pending = 0;
 	l->dfr = 0xffffffffu;
 	l->icr_lo = l->icr_hi = 0;
 	l->svr = 0xff;
@@ -312,7 +312,10 @@ static bool reg_write(struct vlapic *l, u32 r, bool x2, u64 val, bool *ipi)
 			for (int i = 0; i < 6; i++)
 				l->lvt[i] |= LVT_MASKED;
 	} else if (r == R_ESR && (!x2 || !val)) {
-		l->esr = 0;
+		/* A write latches the errors collected since the last one
+		 * (SDM 3 11.5.3). */
+		l->esr = l->esr_pending;
+		l->esr_pending = 0;
 	} else if (r >= R_LVT_TIMER && r <= R_LVT_LAST) {
 		return lvt_write(l, r - R_LVT_TIMER, val);
 	} else if (r == R_TMICT && !(val >> 32)) {
@@ -452,6 +455,13 @@ bool vlapic_sw_enabled(struct vlapic *l)
 }
 
 /* INIT keeps IA32_APIC_BASE (an AP in x2APIC mode stays in it). */
+void vlapic_error(struct vlapic *l, u32 esr_bits)
+{
+	unsigned long f = spin_lock(&l->lock);
+	l->esr_pending |= esr_bits;
+	spin_unlock(&l->lock, f);
+}
+
 void vlapic_reset(struct vlapic *l)
 {
 	unsigned long f = spin_lock(&l->lock);

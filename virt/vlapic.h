@@ -18,7 +18,7 @@ struct vlapic {
 	u32 icr_lo, icr_hi;
 	int eoi_broadcast; /* vector of a level-triggered EOI to forward, or -1 */
 	u32 lvt[6];      /* timer, thermal, perf, LINT0, LINT1, error (x2APIC order 0x832..0x837) */
-	u32 esr;
+	u32 esr, esr_pending;
 	u32 irr[8], isr[8], tmr[8];
 	u32 timer_initial, timer_divide;
 	u64 timer_start_ns; /* host time the current count started */
@@ -48,6 +48,9 @@ bool vlapic_sw_enabled(struct vlapic *l);
  * without an exit copy it in and out around each run. */
 static inline u32 vlapic_get_tpr(const struct vlapic *l) { return READ_ONCE(l->tpr); }
 static inline void vlapic_set_tpr(struct vlapic *l, u32 tpr) { WRITE_ONCE(l->tpr, tpr & 0xff); }
+/* Records an error for the next ESR write to latch (ESR_* bits). */
+#define ESR_SEND_ILLEGAL_VECTOR BIT(5)
+void vlapic_error(struct vlapic *l, u32 esr_bits);
 /* INIT: back to the power-up state (ID and BSP flag kept). */
 void vlapic_reset(struct vlapic *l);
 /* Highest-priority deliverable vector, or -1. */

@@ -134,6 +134,8 @@ typedef void (*handler_fn)(struct frame *f);
 /* Handler for any vector (exceptions included); NULL restores the default. */
 void set_handler(unsigned vector, handler_fn fn);
 void idt_load(void);
+/* Loads IDTR with the table idt_load built (application processors). */
+void idt_reload(void);
 
 /* Expected faults. Code that expects a fault stores the address to resume at
  * in fault_resume (one-shot) and the faulting instruction's address in

@@ -345,6 +345,15 @@ void idt_load(void)
 	asm volatile("lidt %0" : : "m"(d));
 }
 
+void idt_reload(void)
+{
+	struct {
+		u16 limit;
+		u32 base;
+	} __attribute__((packed)) d = { sizeof(idt) - 1, (u32)idt };
+	asm volatile("lidt %0" : : "m"(d));
+}
+
 void set_handler(unsigned vector, handler_fn fn) { handlers[vector & 255] = fn; }
 
 void isr_dispatch(struct frame *f);
