@@ -86,6 +86,7 @@ UNIT_loader_mb1_SRCS := virt/loader_mb1.c lib/printf.c lib/string.c
 UNIT_memmap_SRCS   := mm/memmap.c
 UNIT_vmx_controls_SRCS := arch/x86/vmx/vmx_controls.c arch/x86/vmx/vmx_guest_check.c
 UNIT_fwtables_SRCS := virt/fwtables.c drivers/acpi.c lib/string.c
+UNIT_page_track_SRCS := shadow/page_track.c mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_walk_SRCS     := shadow/walk.c shadow/walk_32.c shadow/walk_pae.c shadow/walk_64.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
