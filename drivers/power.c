@@ -11,6 +11,12 @@
 
 static const struct acpi_info *acpi;
 static bool test_exit;
+static void (*off_hook)(void);
+
+void power_set_off_hook(void (*fn)(void))
+{
+	off_hook = fn;
+}
 
 void power_init(const struct acpi_info *a, bool test_exit_port)
 {
@@ -51,6 +57,10 @@ static void acpi_soft_off(void)
 void power_off(void)
 {
 	log_info("power: powering off");
+	void (*hook)(void) = off_hook;
+	off_hook = NULL;
+	if (hook)
+		hook();
 	uart_drain();
 	irq_disable();
 	acpi_soft_off();

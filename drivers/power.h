@@ -14,6 +14,9 @@ struct acpi_info;
 #define DEBUG_EXIT_PORT 0xf4
 
 void power_init(const struct acpi_info *acpi, bool test_exit_port);
+/* Runs once at the start of power_off(), with interrupts as the caller had
+ * them: e.g. to leave VMX operation on every CPU first. */
+void power_set_off_hook(void (*fn)(void));
 /* In test mode (`exitcode` on the command line): report `code` through the
  * debug-exit port and power off. Returns if not in test mode. */
 void power_test_exit(u32 code);

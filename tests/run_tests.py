@@ -95,7 +95,8 @@ def indent(text, n=40):
 def iso_for(cmdline, modules=()):
     """One ISO per distinct Umbra command line and module list, cached for the run.
     modules: (file, module command line) pairs, passed with module2."""
-    key = re.sub(r"[^A-Za-z0-9]+", "_", cmdline + "".join(m[1] for m in modules)).strip("_")
+    key = re.sub(r"[^A-Za-z0-9]+", "_", cmdline + "".join(os.path.basename(m[0]) + " " + m[1]
+                                                          for m in modules)).strip("_")
     path = os.path.join(BUILD, "iso", f"umbra-{key or 'default'}.iso")
     if not os.path.exists(path):
         os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -149,7 +150,8 @@ def bochs_cmd(t, workdir):
     with open(cont, "w") as f:
         f.write("c\n")
     with open(rc, "w") as f:
-        f.write(BOCHS_RC.format(mem=t.get("mem", "256"), iso=iso_for(t["cmdline"]),
+        f.write(BOCHS_RC.format(mem=t.get("mem", "256"),
+                                iso=iso_for(t["cmdline"], t.get("modules", ())),
                                 serial=serial, cpu=t["cpu"], smp=t.get("smp", 1),
                                 cpuid=t.get("cpuid", ""), log=os.path.join(workdir, "bochs.log")))
     return ["bochs", "-q", "-f", rc, "-rc", cont], serial
@@ -278,9 +280,89 @@ def guest_tests():
         g("a refused module does not stop the others",
           test_module() + " name=junk," + guest("hello") + " name=good",
           [r"VM junk refused", vm_exit("good", 0x10)]),
+        g("PC platform: xAPIC/x2APIC registers, TPR, timer modes (xAPIC MMIO)", guest("apic"),
+          [ok, vm_exit("apic", 0x10)]),
+        g("PC platform: xAPIC with 4 vCPUs", guest("apic") + " name=apic4 vcpus=4",
+          [ok, vm_exit("apic4", 0x10)], smp=4),
+        g("SMP: INIT-SIPI bring-up of 4 vCPUs, fixed/NMI/broadcast/logical IPIs",
+          guest("smp") + " vcpus=4 -- cpus=4",
+          [r"all 4 CPUs online", ok, vm_exit("smp", 0x10)], smp=4, timeout=180),
+        g("SMP: INIT and one SIPI back to back, SIPI vector 0",
+          guest("smp") + " name=smp0 vcpus=4 -- cpus=4 backtoback vector0",
+          [r"all 4 CPUs online", ok, vm_exit("smp0", 0x10)], smp=4, timeout=180),
+        g("PC platform: fw_cfg, ACPI and MP tables, PM timer, CMOS, PIC masking, IOAPIC routing, UART IRQ",
+          guest("platform") + " vcpus=4 mem=128M -- cpus=4 mem=128M",
+          [ok, vm_exit("platform", 0x10)], smp=4, timeout=180),
+        g("garbage to every APIC/IOAPIC register and ICR mode harms no one",
+          guest("garbage") + " name=g," + guest("isolation") + " name=ok -- id=A",
+          [r"\[g\] .*survived", r"\[ok\] GUEST-RESULT: pass", vm_exit("ok", 0x10)]),
         q("guest via GRUB module2 on BIOS", boot="bios", cmdline="exitcode",
           modules=[(guest("hello"), "name=grub -- via grub")], mem="512",
           expect=[r'\[grub\] cmdline: "hello\.elf via grub"', vm_exit("grub", 0x10)]),
+        g("real mode (16-bit) and back to protected mode, big real mode", guest("realmode"),
+          [r"\[realmode\] hello from 16-bit real mode", ok, vm_exit("realmode", 0x10)]),
+    ]
+
+
+def bochs_guest_tests(full):
+    """The guest suite on VT-x with EPT, VPID and unrestricted guest (Bochs
+    corei7_skylake_x, 2 CPUs, GRUB ISO). Bochs boots slowly (~5 s) and runs
+    ~125k exits/s, so the default suite runs the short guests as VMs of one
+    boot; the long ones (memory, isolation) and the refusals are in the full
+    suite."""
+    ok = r"GUEST-RESULT: pass"
+
+    def b(title, modules, expect, model="corei7_skylake_x", **kw):
+        kw.setdefault("cmdline", "exitcode")
+        kw.setdefault("smp", 2)
+        kw.setdefault("timeout", 300)
+        kw.setdefault("forbid", [r"PANIC", r"GUEST-RESULT: fail", r"VM entry failed"])
+        return dict(name=f"guest on VT-x/EPT (Bochs {model}): " + title, emu="bochs",
+                    cpu=f"model={model}", modules=modules, expect=expect, **kw)
+    suite = ["hello", "cpuid_msr_io", "exceptions", "timer", "lowload", "realmode", "smp"]
+    tests = [
+        b("hello, CPUID/MSR/IO/hypercall, exceptions, timer, low load, real mode, SMP "
+          "(7 VMs, one boot)",
+          [(guest(n), "vcpus=2" if n == "smp" else "") for n in suite],
+          [r"virt: VT-x enabled on 2 CPUs", r"vmx: EPT \(INVEPT single-context\), VPID yes",
+           r"\[realmode\] hello from 16-bit real mode", r"\[cpuid_msr_io\] .*VMCALL"]
+          + [rf"\[{n}\] GUEST-RESULT: pass" for n in suite]
+          + [vm_exit(n, 0x10) for n in suite]),
+        b("a triple-faulting VM is stopped alone, with a register dump",
+          [(guest("triplefault"), "name=tf"), (guest("hello"), "name=ok")],
+          [vm_exit("tf", 0x13) + r" \(triple fault", r"VM tf vCPU 0: triple fault",
+           r"RIP [0-9a-f]{16} RSP", r"exit reason 2 \(triple fault\)", r"\[ok\] " + ok,
+           vm_exit("ok", 0x10)]),
+        # The timing checks of these two want a host CPU each: one VM per boot.
+        b("PC platform: xAPIC/x2APIC registers, TPR, timer modes (xAPIC MMIO)",
+          [(guest("apic"), "")], [ok, vm_exit("apic", 0x10)]),
+        b("PC platform: fw_cfg, ACPI and MP tables, PM timer, CMOS, PIC, IOAPIC, UART IRQ",
+          [(guest("platform"), "vcpus=2 mem=128M -- cpus=2 mem=128M")],
+          [ok, vm_exit("platform", 0x10)]),
+    ]
+    if not full:
+        return tests
+    return tests + [
+        b("256 MiB memory patterns (65536 EPT violations)", [(guest("memory"), "mem=300M")],
+          [ok, vm_exit("memory", 0x10)], mem="1024", timeout=600),
+        b("SMP: INIT and one SIPI back to back, SIPI vector 0",
+          [(guest("smp"), "name=smp0 vcpus=2 -- cpus=2 backtoback vector0")],
+          [r"all 2 CPUs online", ok, vm_exit("smp0", 0x10)]),
+        b("garbage to every APIC/IOAPIC register and ICR mode harms no one",
+          [(guest("garbage"), "name=g"), (guest("isolation"), "name=ok -- id=A")],
+          [r"\[g\] .*survived", r"\[ok\] " + ok, vm_exit("ok", 0x10)]),
+        b("two VMs on two CPUs cannot see each other's memory",
+          [(guest("isolation"), "name=a -- id=A"), (guest("isolation"), "name=b -- id=B")],
+          [r"\[a\] " + ok, r"\[b\] " + ok, vm_exit("a", 0x10), vm_exit("b", 0x10)]),
+        b("no unrestricted guest: clear refusal", [(guest("hello"), "")],
+          [r"vmx: cannot run guests: VT-x without unrestricted guest", r"power: powering off"],
+          model="corei5_lynnfield_750", forbid=[r"PANIC", r"GUEST-RESULT"]),
+        b("no EPT: clear refusal", [(guest("hello"), "")],
+          [r"vmx: cannot run guests: VT-x without EPT needs shadow paging",
+           r"power: powering off"], model="bx_generic", smp=1,
+          cpuid='cpuid: level=6, family=6, model=0x2a, vendor_string="GenuineIntel", '
+                'x86_64=1, apic=xapic, simd=sse2, vmx=1',
+          forbid=[r"PANIC", r"GUEST-RESULT"]),
     ]
 
 
@@ -373,7 +455,7 @@ def main():
             unit_tests()
             clang_build()
         shutil.rmtree(os.path.join(BUILD, "iso"), ignore_errors=True)
-        tests = default_boot_tests() + guest_tests()
+        tests = default_boot_tests() + guest_tests() + bochs_guest_tests(args.suite == "full")
         if args.suite == "full":
             tests += full_boot_tests()
         for t in tests:

@@ -317,6 +317,7 @@ _Static_assert(VMCS_GUEST_BASE(7) == 0x6814, "TR base");
 #define EPT_QUAL_WRITABLE BIT(4)
 #define EPT_QUAL_EXECUTABLE BIT(5)
 #define EPT_QUAL_LINEAR_VALID BIT(7)
+#define EPT_QUAL_NMI_UNBLOCKING BIT(12)
 
 /* VM-exit instruction information for INS/OUTS (28.2.5, table 28-8). */
 #define IO_INFO_ADDR_SIZE_SHIFT 7

@@ -26,6 +26,7 @@
 #define FEATURE_CONTROL_VMX_OUTSIDE_SMX BIT(2)
 #define EFER_GUEST_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
 #define CR0_PE_BIT BIT(0)
+#define VAPIC_VTPR 0x80 /* offset of VTPR in the virtual-APIC page (29.1) */
 #define AR_TO_SVM(ar) (((ar) & 0xffu) | (((ar) >> 4) & 0xf00u))
 
 struct vmx_config vmx_cfg;
@@ -165,6 +166,7 @@ static void vmx_cpu_disable(void)
 	write_cr4(read_cr4() & ~CR4_VMXE);
 	vmx_on[cpu] = false;
 	current_vmcs[cpu] = NULL;
+	log_debug("vmx: CPU %u left VMX operation", cpu);
 }
 
 /* ---- VMCS access -------------------------------------------------------- */
@@ -183,6 +185,8 @@ static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 		vmcs_setup_guest_protected32(v, s->reset_eip);
 		vmx_guest_msrs_forget(cpu, s); /* the next entry loads the reset values */
 	}
+	if (s->pending & VMX_PENDING_RESET_REAL)
+		vmcs_setup_guest_real_mode(v, s->reset_vector);
 	if (s->pending & VMX_PENDING_EPTP) {
 		vmcs_write(VMCS_EPT_POINTER, s->eptp);
 		s->flush_pending = true;
@@ -205,6 +209,7 @@ struct vmx_vcpu *vmx_load(struct vcpu *v)
 		if (s->cpu < 0) {
 			vmcs_setup_controls(v);
 			vmcs_setup_host();
+			vmcs_setup_guest_power_on();
 			s->cpu = (int)cpu;
 			s->flush_pending = true;
 		}
@@ -291,11 +296,19 @@ static void vmx_vcpu_destroy(struct vcpu *v)
 	v->arch = NULL;
 }
 
+/* Resets are applied at the next load of the VMCS, on the vCPU's own CPU. */
 static void vmx_vcpu_reset_protected32(struct vcpu *v, u32 eip)
 {
 	struct vmx_vcpu *s = vmx(v);
 	s->reset_eip = eip;
-	s->pending |= VMX_PENDING_RESET;
+	s->pending = (s->pending & ~VMX_PENDING_RESET_REAL) | VMX_PENDING_RESET;
+}
+
+static void vmx_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
+{
+	struct vmx_vcpu *s = vmx(v);
+	s->reset_vector = vector;
+	s->pending = (s->pending & ~VMX_PENDING_RESET) | VMX_PENDING_RESET_REAL;
 }
 
 static void vmx_set_tdp_root(struct vcpu *v, paddr_t root)
@@ -308,20 +321,28 @@ static void vmx_set_tdp_root(struct vcpu *v, paddr_t root)
 /* ---- registers ---------------------------------------------------------- */
 
 static u64 vmx_get_rip(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_RIP); }
+void vmx_set_rip(struct vcpu *v, u64 rip) { vmx_write(v, VMCS_GUEST_RIP, rip); }
 static u64 vmx_get_rflags(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_RFLAGS); }
+static void vmx_set_rflags(struct vcpu *v, u64 f) { vmx_write(v, VMCS_GUEST_RFLAGS, f | 2); }
 
-/* Moving RIP past an instruction ends the STI / MOV SS interrupt shadow it
- * may have been in (an emulated instruction completes). */
-void vmx_set_rip(struct vcpu *v, u64 rip)
+/* Loaded into the real CR2 before the next entry (vmx_vcpu_run). */
+static void vmx_set_cr2(struct vcpu *v, u64 cr2) { vmx(v)->cr2 = cr2; }
+
+/* VM entry requires CPL = SS.DPL (26.3.1.2), so SS.DPL is the CPL. */
+static u8 vmx_get_cpl(struct vcpu *v)
 {
-	unsigned long f = irq_save();
-	struct vmx_vcpu *s = vmx_load(v);
-	vmcs_write(VMCS_GUEST_RIP, rip);
+	return (vmx_read(v, VMCS_GUEST_ACCESS_RIGHTS(SEG_SS)) >> AR_DPL_SHIFT) & 3;
+}
+
+/* An instruction Umbra completed for the guest ends the STI / MOV SS
+ * shadow it was in (SDM vol. 3, 6.8.3; 25.4.2 interruptibility state). */
+void vmx_clear_interrupt_shadow(struct vcpu *v)
+{
+	struct vmx_vcpu *s = vmx(v);
 	if (s->interruptibility & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)) {
 		s->interruptibility &= ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS);
-		vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
+		vmx_write(v, VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
 	}
-	irq_restore(f);
 }
 
 /* RSP is mirrored into v->gpr[RSP] at every exit and written back before
@@ -419,6 +440,8 @@ static bool vmx_interrupt_allowed(struct vcpu *v)
  * blocking remains (25.6.2, 27.2). */
 static void vmx_request_interrupt_window(struct vcpu *v, bool on)
 {
+	if (!on && !(vmx(v)->proc & PROC_INTERRUPT_WINDOW_EXITING))
+		return; /* the usual case: nothing to change, no VMCS access */
 	unsigned long f = irq_save();
 	struct vmx_vcpu *s = vmx_load(v);
 	u32 proc = on ? s->proc | PROC_INTERRUPT_WINDOW_EXITING
@@ -433,12 +456,22 @@ static void vmx_request_interrupt_window(struct vcpu *v, bool on)
 /* Queued for the next entry (26.6). In real mode (unrestricted guest with
  * CR0.PE=0) exceptions push no error code, and VM entry requires the
  * deliver-error-code bit clear (26.2.1.3). Software interrupts and
- * exceptions need the instruction length: that of the exit in progress. */
+ * exceptions need the instruction length: that of the exit in progress.
+ * An NMI is injected even while the guest blocks NMIs or sits in an STI/
+ * MOV SS shadow, which VM entry would refuse (26.3.1.5): the generic code
+ * does not track NMI blocking yet, and AMD-V's EVENTINJ delivers it the
+ * same way. */
 void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error)
 {
 	struct vmx_vcpu *s = vmx(v);
 	if (has_error && !(vmx_read(v, VMCS_GUEST_CR0) & CR0_PE_BIT))
 		has_error = false;
+	const u32 nmi_blocking = INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS |
+				 INTERRUPTIBILITY_NMI;
+	if (type == INTR_TYPE_NMI && (s->interruptibility & nmi_blocking)) {
+		s->interruptibility &= ~nmi_blocking;
+		vmx_write(v, VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
+	}
 	s->event_info = vector | (type << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID |
 			(has_error ? INTR_INFO_DELIVER_ERROR_CODE : 0);
 	s->event_error = error;
@@ -497,9 +530,19 @@ static void vmx_vcpu_run(struct vcpu *v, struct vm_exit *e)
 	 * on the CPU, unless another vCPU ran here meanwhile. */
 	if (read_cr2() != s->cr2)
 		write_cr2(s->cr2);
+	/* With a TPR shadow the guest's MOV CR8 reads and writes VTPR in the
+	 * virtual-APIC page without exits (29.1.1, 29.3): keep it and the
+	 * emulated LAPIC's TPR the same thing, as AMD-V does with V_TPR. */
+	volatile u32 *vtpr = s->vapic_pa ? (u32 *)((u8 *)phys_to_virt(s->vapic_pa) + VAPIC_VTPR)
+					 : NULL;
+	u32 tpr = vlapic_get_tpr(&v->lapic);
+	if (vtpr)
+		*vtpr = tpr;
 
 	int r = vmx_enter(v->gpr, s->launched, &s->host_rsp);
 
+	if (vtpr && (*vtpr & 0xff) != tpr)
+		vlapic_set_tpr(&v->lapic, *vtpr & 0xff);
 	s->cr2 = read_cr2();
 	s->event_info = 0; /* delivered, or back in IDT-vectoring information */
 	if (r) {
@@ -544,10 +587,13 @@ static void vmx_dump(struct vcpu *v)
 		cs.sel, (unsigned long long)cs.base, cs.limit, cs.attr,
 		(unsigned long long)vmx_read(v, VMCS_GUEST_IDTR_BASE),
 		(unsigned long long)vmx_read(v, VMCS_GUEST_IDTR_LIMIT));
-	log_err("  exit reason %u (%s%s), qualification %#llx", s->exit_reason & EXIT_REASON_BASIC_MASK,
-		vmx_exit_reason_name(s->exit_reason & EXIT_REASON_BASIC_MASK),
-		(s->exit_reason & EXIT_REASON_ENTRY_FAILURE) ? ", VM-entry failure" : "",
-		(unsigned long long)s->exit_qual);
+	/* No exit yet when the first VMLAUNCH itself failed. */
+	if (s->launched || (s->exit_reason & EXIT_REASON_ENTRY_FAILURE))
+		log_err("  last exit reason %u (%s%s), qualification %#llx",
+			s->exit_reason & EXIT_REASON_BASIC_MASK,
+			vmx_exit_reason_name(s->exit_reason & EXIT_REASON_BASIC_MASK),
+			(s->exit_reason & EXIT_REASON_ENTRY_FAILURE) ? ", VM-entry failure" : "",
+			(unsigned long long)s->exit_qual);
 	if (s->failure[0])
 		log_err("  %s", s->failure);
 }
@@ -559,10 +605,15 @@ const struct virt_backend_ops vmx_backend_ops = {
 	.vcpu_create = vmx_vcpu_create,
 	.vcpu_destroy = vmx_vcpu_destroy,
 	.vcpu_reset_protected32 = vmx_vcpu_reset_protected32,
+	.vcpu_reset_real_mode = vmx_vcpu_reset_real_mode,
 	.vcpu_run = vmx_vcpu_run,
 	.get_rip = vmx_get_rip,
 	.set_rip = vmx_set_rip,
+	.clear_interrupt_shadow = vmx_clear_interrupt_shadow,
 	.get_rflags = vmx_get_rflags,
+	.set_rflags = vmx_set_rflags,
+	.set_cr2 = vmx_set_cr2,
+	.get_cpl = vmx_get_cpl,
 	.sync_gprs_in = vmx_sync_gprs_in,
 	.sync_gprs_out = vmx_sync_gprs_out,
 	.get_seg = vmx_get_seg,

@@ -21,7 +21,8 @@ struct vmx_vcpu {
 	bool launched;          /* VMRESUME rather than VMLAUNCH */
 	bool flush_pending;     /* INVEPT/INVVPID before the next entry */
 	u32 pending;            /* VMX_PENDING_*: state to write at the next load */
-	u32 reset_eip;
+	u32 reset_eip;          /* VMX_PENDING_RESET: multiboot entry point */
+	u8 reset_vector;        /* VMX_PENDING_RESET_REAL: SIPI vector */
 	u64 eptp;
 	u16 vpid;               /* 0: this vCPU runs without a VPID */
 	u32 proc;               /* primary processor-based controls, as written */
@@ -39,8 +40,9 @@ struct vmx_vcpu {
 	u64 swapped_msrs[VMX_SWAPPED_MSRS];
 };
 
-#define VMX_PENDING_RESET BIT(0) /* guest state for the multiboot entry */
+#define VMX_PENDING_RESET BIT(0)      /* guest state for the multiboot entry */
 #define VMX_PENDING_EPTP BIT(1)
+#define VMX_PENDING_RESET_REAL BIT(2) /* guest state after INIT-SIPI */
 
 extern struct vmx_config vmx_cfg;
 
@@ -58,9 +60,10 @@ u64 vmx_read(struct vcpu *v, u64 field);
 void vmx_write(struct vcpu *v, u64 field, u64 value);
 /* VMWRITE to the current VMCS; a failure is a hypervisor bug (panic). */
 void vmcs_write(u64 field, u64 value);
-/* RIP past an instruction (ends an STI/MOV SS shadow); an event for the
- * next entry (INTR_TYPE_*); "IA-32e mode guest" from EFER.LMA (current VMCS). */
+/* RIP, the end of an STI/MOV SS shadow, an event for the next entry
+ * (INTR_TYPE_*), "IA-32e mode guest" from EFER.LMA (current VMCS). */
 void vmx_set_rip(struct vcpu *v, u64 rip);
+void vmx_clear_interrupt_shadow(struct vcpu *v);
 void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error);
 void vmx_sync_ia32e_mode(void);
 const struct vmx_cap_msrs *vmx_cap_msrs(void);
@@ -68,7 +71,9 @@ const struct vmx_cap_msrs *vmx_cap_msrs(void);
 /* vmx_vmcs_setup.c: fields of the current VMCS. */
 void vmcs_setup_controls(struct vcpu *v);
 void vmcs_setup_host(void);
+void vmcs_setup_guest_power_on(void);
 void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip);
+void vmcs_setup_guest_real_mode(struct vcpu *v, u8 sipi_vector);
 
 /* ept.c: the EPT entry format for virt/guest_mem.c, and the EPTP for a root. */
 extern const struct tdp_format ept_format;

@@ -8,6 +8,8 @@
 #include "arch/x86/vmx/vmx_controls.h"
 
 #define CR0_PE BIT(0)
+#define CR0_NW BIT(29)
+#define CR0_CD BIT(30)
 #define CR0_PG BIT(31)
 #define LOW32 0xffffffffull
 
@@ -191,9 +193,10 @@ static void compute_cr_fixed(const struct vmx_cap_msrs *m, struct vmx_config *c)
 	c->guest_cr0_must0 = c->host_cr0_must0;
 	c->guest_cr4_must1 = c->host_cr4_must1;
 	c->guest_cr4_must0 = c->host_cr4_must0;
+	c->guest_cr0_shadow_only = CR0_CD | CR0_NW;
 	/* The guest owns every bit it may set freely; the forced ones are
 	 * shadowed so it reads back what it wrote (25.6.6). */
-	c->cr0_guest_host_mask = c->guest_cr0_must1 | c->guest_cr0_must0;
+	c->cr0_guest_host_mask = c->guest_cr0_must1 | c->guest_cr0_must0 | c->guest_cr0_shadow_only;
 	c->cr4_guest_host_mask = c->guest_cr4_must1 | c->guest_cr4_must0;
 }
 
@@ -279,7 +282,7 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 
 u64 vmx_guest_cr0_real(const struct vmx_config *c, u64 v)
 {
-	return (v & ~c->guest_cr0_must0) | c->guest_cr0_must1;
+	return (v & ~(c->guest_cr0_must0 | c->guest_cr0_shadow_only)) | c->guest_cr0_must1;
 }
 
 u64 vmx_guest_cr4_real(const struct vmx_config *c, u64 v)

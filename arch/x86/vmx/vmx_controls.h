@@ -96,6 +96,10 @@ struct vmx_config {
 	 * guest CR0.PE and CR0.PG are exempt for the guest (26.3.1.1). */
 	u64 host_cr0_must1, host_cr0_must0, host_cr4_must1, host_cr4_must0;
 	u64 guest_cr0_must1, guest_cr0_must0, guest_cr4_must1, guest_cr4_must0;
+	/* CR0 bits the guest may set but that stay out of the real register:
+	 * CD and NW, which VM entries and exits never switch (27.3.2.1,
+	 * 28.5.1), so the guest cannot change the host's cache setting. */
+	u64 guest_cr0_shadow_only;
 	/* Guest/host masks: the bits the guest does not own. Guest reads of
 	 * them come from the read shadow; writes that change them exit. */
 	u64 cr0_guest_host_mask, cr4_guest_host_mask;

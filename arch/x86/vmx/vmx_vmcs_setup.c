@@ -14,6 +14,8 @@
 #define VEC_MC 18
 #define PAT_POWER_ON 0x0007040600070406ull /* SDM 11.12.4 */
 #define CR0_ET BIT(4)
+#define CR0_NW BIT(29)
+#define CR0_CD BIT(30)
 #define DR7_POWER_ON 0x400ull
 #define RFLAGS_FIXED1 0x2ull
 
@@ -107,6 +109,44 @@ static void seg_write(enum vseg_index i, u16 sel, u32 ar, u32 limit, u64 base)
 	vmcs_write(VMCS_GUEST_BASE(i), base);
 }
 
+/* Guest MSR fields at their power-on values (SDM vol. 3, 10.1.1), written
+ * once when the VMCS is set up: INIT does not change them, so a vCPU that
+ * starts with INIT-SIPI keeps these. */
+void vmcs_setup_guest_power_on(void)
+{
+	vmcs_write(VMCS_GUEST_IA32_PAT, PAT_POWER_ON);
+	vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(VMCS_GUEST_SYSENTER_CS, 0);
+	vmcs_write(VMCS_GUEST_SYSENTER_ESP, 0);
+	vmcs_write(VMCS_GUEST_SYSENTER_EIP, 0);
+}
+
+/* What both resets share: no pending event, no interrupt shadow, EFER 0,
+ * debug state at its power-on values, IA-32e mode off. */
+static void reset_common(struct vcpu *v, u64 rip)
+{
+	struct vmx_vcpu *s = vmx(v);
+	vmcs_write(VMCS_GUEST_CR3, 0);
+	vmcs_write(VMCS_GUEST_DR7, DR7_POWER_ON);
+	vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
+	vmcs_write(VMCS_GUEST_IA32_EFER, 0);
+	for (int i = 0; i < 4; i++)
+		vmcs_write(VMCS_GUEST_PDPTE0 + 2 * i, 0);
+	vmcs_write(VMCS_GUEST_RIP, rip);
+	vmcs_write(VMCS_GUEST_RSP, v->gpr[RSP]);
+	s->rsp = v->gpr[RSP];
+	vmcs_write(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1);
+	vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
+	vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, 0);
+	s->interruptibility = 0;
+	vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
+	vmcs_write(VMCS_ENTRY_CTLS, vmread(VMCS_ENTRY_CTLS) & ~ENTRY_IA32E_MODE_GUEST);
+	vmcs_write(VMCS_ENTRY_INTR_INFO, 0);
+	s->event_info = 0;
+	s->cr2 = 0;
+	s->flush_pending = true;
+}
+
 /* Guest-state area (25.4) for the multiboot v1 entry (multiboot spec 3.2):
  * flat 4 GiB 32-bit code and data, CR0.PE on, paging off, interrupts off.
  * Only unrestricted guest allows CR0.PG=0 with PE=1 (26.3.1.1). The guest
@@ -114,7 +154,6 @@ static void seg_write(enum vseg_index i, u16 sel, u32 ar, u32 limit, u64 base)
  * carry the bits VMX forces (NE, VMXE). */
 void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 {
-	struct vmx_vcpu *s = vmx(v);
 	const u32 code = 0xb | AR_S | AR_P | AR_DB | AR_G; /* execute/read, accessed */
 	const u32 data = 0x3 | AR_S | AR_P | AR_DB | AR_G; /* read/write, accessed */
 	seg_write(SEG_CS, 0x08, code, 0xffffffff, 0);
@@ -135,28 +174,37 @@ void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
 	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
 	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
-	vmcs_write(VMCS_GUEST_CR3, 0);
-	vmcs_write(VMCS_GUEST_DR7, DR7_POWER_ON);
-	vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
-	vmcs_write(VMCS_GUEST_IA32_EFER, 0);
-	vmcs_write(VMCS_GUEST_IA32_PAT, PAT_POWER_ON);
-	vmcs_write(VMCS_GUEST_SYSENTER_CS, 0);
-	vmcs_write(VMCS_GUEST_SYSENTER_ESP, 0);
-	vmcs_write(VMCS_GUEST_SYSENTER_EIP, 0);
-	for (int i = 0; i < 4; i++)
-		vmcs_write(VMCS_GUEST_PDPTE0 + 2 * i, 0);
-
-	vmcs_write(VMCS_GUEST_RIP, eip);
-	vmcs_write(VMCS_GUEST_RSP, v->gpr[RSP]);
-	s->rsp = v->gpr[RSP];
-	vmcs_write(VMCS_GUEST_RFLAGS, RFLAGS_FIXED1);
-	vmcs_write(VMCS_GUEST_PENDING_DBG_EXCEPTIONS, 0);
-	vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, 0);
-	s->interruptibility = 0;
-	vmcs_write(VMCS_GUEST_ACTIVITY_STATE, ACTIVITY_ACTIVE);
-	vmcs_write(VMCS_ENTRY_CTLS, vmread(VMCS_ENTRY_CTLS) & ~ENTRY_IA32E_MODE_GUEST);
-	s->event_info = 0;
-	s->cr2 = 0;
+	vmcs_setup_guest_power_on();
 	for (int i = 0; i < VMX_SWAPPED_MSRS; i++)
-		s->swapped_msrs[i] = 0;
+		vmx(v)->swapped_msrs[i] = 0;
+	reset_common(v, eip);
+}
+
+/* Guest-state area after INIT and a SIPI (SDM vol. 3, 10.1.1 table 10-1,
+ * and 9.4.4): real mode at vector:0000, CR0 = CD|NW|ET. INIT leaves the
+ * MSRs (PAT, SYSENTER, SYSCALL) alone. The guest's CD/NW live only in the
+ * read shadow (vmx_controls.c), so the guest's caches stay on. TR and LDTR
+ * get the usable forms VM entry accepts (a busy TSS, an LDT). */
+void vmcs_setup_guest_real_mode(struct vcpu *v, u8 vector)
+{
+	const u32 code = 0xb | AR_S | AR_P; /* execute/read, accessed, 16-bit */
+	const u32 data = 0x3 | AR_S | AR_P; /* read/write, accessed */
+	seg_write(SEG_CS, (u16)(vector << 8), code, 0xffff, (u64)vector << 12);
+	seg_write(SEG_DS, 0, data, 0xffff, 0);
+	seg_write(SEG_ES, 0, data, 0xffff, 0);
+	seg_write(SEG_SS, 0, data, 0xffff, 0);
+	seg_write(SEG_FS, 0, data, 0xffff, 0);
+	seg_write(SEG_GS, 0, data, 0xffff, 0);
+	seg_write(SEG_LDTR, 0, 0x2 | AR_P, 0xffff, 0);
+	seg_write(SEG_TR, 0, 0xb | AR_P, 0xffff, 0);
+	vmcs_write(VMCS_GUEST_GDTR_BASE, 0);
+	vmcs_write(VMCS_GUEST_GDTR_LIMIT, 0xffff);
+	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
+	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
+	u64 cr0 = CR0_CD | CR0_NW | CR0_ET;
+	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
+	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
+	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
+	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
+	reset_common(v, 0);
 }
