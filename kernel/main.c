@@ -188,7 +188,6 @@ static void virt_init(void)
 
 static void backend_enable_on_cpu(void *failures)
 {
-	fpu_cpu_init();
 	if (!virt_backend->cpu_enable())
 		__atomic_fetch_add((u32 *)failures, 1, __ATOMIC_RELAXED);
 }
@@ -259,6 +258,7 @@ void kmain(u32 magic, u32 info_pa)
 	nr_cpus = 1;
 	cpus[0].online = true;
 	gdt_init_cpu(&cpus[0]);
+	fpu_cpu_init();
 	idt_init();
 	idt_load();
 	panic_mark_percpu_ready();

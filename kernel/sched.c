@@ -170,6 +170,14 @@ void thread_exit(void)
 
 struct thread *thread_create(const char *name, u32 cpu, void (*fn)(void *), void *arg)
 {
+	struct thread *t = thread_create_stopped(name, cpu, fn, arg);
+	if (t)
+		thread_wake(t);
+	return t;
+}
+
+struct thread *thread_create_stopped(const char *name, u32 cpu, void (*fn)(void *), void *arg)
+{
 	if (cpu >= nr_cpus || !cpus[cpu].online)
 		return NULL;
 	struct thread *t = kzalloc(sizeof(*t));
@@ -201,7 +209,6 @@ struct thread *thread_create(const char *name, u32 cpu, void (*fn)(void *), void
 	t->rsp = (u64)(uintptr_t)sp;
 
 	t->state = THREAD_BLOCKED;
-	thread_wake(t);
 	return t;
 }
 

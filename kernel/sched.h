@@ -33,6 +33,8 @@ struct thread {
 #define SCHED_SLICE_NS 10000000ull /* 10 ms */
 
 struct thread *thread_create(const char *name, u32 cpu, void (*fn)(void *), void *arg);
+/* Created blocked: it starts at its first thread_wake(). */
+struct thread *thread_create_stopped(const char *name, u32 cpu, void (*fn)(void *), void *arg);
 __noreturn void thread_exit(void);
 /* Sleeps until thread_wake(); returns at once if a wake is pending. Wakeups
  * may be spurious: callers re-check their condition in a loop. */

@@ -153,13 +153,17 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 		struct vcpu *v = vm->vcpus[i];
 		char tname[24];
 		umbra_snprintf(tname, sizeof(tname), "%s/%u", vm->name, i);
-		struct thread *t = thread_create(tname, v->host_cpu, vcpu_thread, v);
+		/* Started only when all are known: a vCPU may kick another at
+		 * once, and a kick before v->thread is set would be lost. */
+		struct thread *t = thread_create_stopped(tname, v->host_cpu, vcpu_thread, v);
+		if (!t)
+			panic("VM %s: cannot create a vCPU thread", vm->name);
 		unsigned long lf = spin_lock(&vm->lock);
 		v->thread = t;
 		spin_unlock(&vm->lock, lf);
-		if (!t)
-			panic("VM %s: cannot create a vCPU thread", vm->name);
 	}
+	for (u32 i = 0; i < vm->nr_vcpus; i++)
+		thread_wake(vm->vcpus[i]->thread);
 	return vm;
 }
 

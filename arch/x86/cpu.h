@@ -10,6 +10,8 @@
 #define CR0_PE BIT(0)
 #define CR0_NE BIT(5)
 #define CR0_WP BIT(16)
+#define CR0_NW BIT(29)
+#define CR0_CD BIT(30)
 #define CR0_PG BIT(31)
 #define CR4_PAE BIT(5)
 #define CR4_PGE BIT(7)

@@ -14,7 +14,9 @@ static u8 *fpu_area[MAX_CPUS];
 
 void fpu_cpu_init(void)
 {
-	write_cr0((read_cr0() & ~(CR0_EM | CR0_TS)) | CR0_MP);
+	/* Also turn the caches on: firmware (the Bochs BIOS) and INIT leave
+	 * CD/NW set, which would run the whole hypervisor uncached. */
+	write_cr0((read_cr0() & ~(CR0_EM | CR0_TS | CR0_CD | CR0_NW)) | CR0_MP);
 	write_cr4(read_cr4() | CR4_OSFXSR | CR4_OSXMMEXCPT);
 }
 

@@ -2,6 +2,7 @@
  * B.4): INIT, 10 ms, SIPI, 200 us, SIPI; the AP sets cpu->online. APs start
  * one at a time so they can share the trampoline's data slots. */
 #include "arch/x86/cpu.h"
+#include "arch/x86/fpu.h"
 #include "arch/x86/gdt.h"
 #include "arch/x86/lapic.h"
 #include "arch/x86/smp.h"
@@ -29,6 +30,7 @@ void ap_entry(void)
 	struct cpu *c = ap_booting;
 	percpu_init(c, c->index, c->apic_id);
 	gdt_init_cpu(c);
+	fpu_cpu_init();
 	idt_load();
 	lapic_init_cpu();
 	if (lapic_id() != c->apic_id)
