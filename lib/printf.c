@@ -175,3 +175,14 @@ int umbra_snprintf(char *buf, size_t size, const char *fmt, ...)
 	va_end(ap);
 	return n;
 }
+
+bool fail_msg(char *err, size_t errlen, const char *fmt, ...)
+{
+	if (errlen) {
+		va_list ap;
+		va_start(ap, fmt);
+		umbra_vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return false;
+}

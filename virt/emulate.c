@@ -12,13 +12,6 @@
 #include "lib/printf.h"
 #include "lib/string.h"
 
-#define TRY(x)                                                                \
-	do {                                                                  \
-		enum emu_result _r = (x);                                     \
-		if (_r != EMU_OK)                                             \
-			return _r;                                            \
-	} while (0)
-
 #define CR0_AM	BIT(18)
 #define CR4_LA57 BIT(12)
 

@@ -98,13 +98,6 @@ static enum emu_result fetch_imm(struct emu_ctx *c, unsigned size, u64 *val)
 	return EMU_OK;
 }
 
-#define TRY(x)                                                                \
-	do {                                                                  \
-		enum emu_result _r = (x);                                     \
-		if (_r != EMU_OK)                                             \
-			return _r;                                            \
-	} while (0)
-
 /* Legacy prefixes and REX (SDM Vol. 2A §2.1.1, §2.2.1): any number in any
  * order up to the length limit; for each group the last one counts. A REX
  * applies only right before the opcode, so a legacy prefix after it cancels

@@ -121,4 +121,12 @@ static inline u64 emu_size_mask(unsigned size)
 	return size >= 8 ? ~0ull : (1ull << (size * 8)) - 1;
 }
 
+/* Returns from the caller on any result but EMU_OK. */
+#define TRY(x)                                                                \
+	do {                                                                  \
+		enum emu_result _r = (x);                                     \
+		if (_r != EMU_OK)                                             \
+			return _r;                                            \
+	} while (0)
+
 #endif

@@ -97,18 +97,6 @@ struct parsed {
 	struct seg segs[MB1_MAX_SEGMENTS];
 };
 
-static __printf(3, 4) bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen) {
-		va_start(ap, fmt);
-		umbra_vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
-
 static bool overlaps(u64 a0, u64 a1, u64 b0, u64 b1)
 {
 	return a0 < b1 && b0 < a1;
@@ -141,7 +129,7 @@ static bool find_header(const u8 *img, size_t size, struct mb1_header *h,
 			 * included, lies within the first 8192 bytes. */
 			if (h->flags & MB1_HEADER_AOUT_KLUDGE) {
 				if (o + sizeof(*h) > limit)
-					return fail(err, errlen,
+					return fail_msg(err, errlen,
 						    "multiboot header at 0x%zx: address fields "
 						    "extend past the first 8192 bytes or the image", o);
 				memcpy(h, img + o, sizeof(*h));
@@ -155,9 +143,9 @@ static bool find_header(const u8 *img, size_t size, struct mb1_header *h,
 		}
 	}
 	if (bad_sum)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "multiboot header at 0x%zx has a bad checksum", bad_off);
-	return fail(err, errlen,
+	return fail_msg(err, errlen,
 		    "no multiboot header (magic 0x1BADB002) in the first 8192 bytes");
 }
 
@@ -168,11 +156,11 @@ static bool check_flags(u32 flags, char *err, size_t errlen)
 	u32 unsupported = flags & MB1_HEADER_REQUIRED_MASK & ~MB1_HEADER_SUPPORTED;
 
 	if (unsupported & MB1_HEADER_VIDEO_MODE)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "the image requests a video mode (multiboot header flag 2); "
 			    "Umbra VMs have no graphics, rebuild without it");
 	if (unsupported)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "multiboot header flags 0x%x require features Umbra does not "
 			    "support (bits 0x%x)", flags, unsupported);
 	return true;
@@ -182,21 +170,21 @@ static bool check_elf_ident(const struct elf32_ehdr *eh, char *err,
 			    size_t errlen)
 {
 	if (eh->e_ident[EI_CLASS] == ELFCLASS64)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "ELF64 image: multiboot v1 loads ELF32 (convert with "
 			    "objcopy -O elf32-i386) or use the a.out kludge");
 	if (eh->e_ident[EI_CLASS] != ELFCLASS32 ||
 	    eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_ident[EI_VERSION] != EV_CURRENT)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "bad ELF identification (class %u, data %u, version %u)",
 			    eh->e_ident[EI_CLASS], eh->e_ident[EI_DATA],
 			    eh->e_ident[EI_VERSION]);
 	if (eh->e_type != ET_EXEC && eh->e_type != ET_DYN)
-		return fail(err, errlen, "ELF type %u is not an executable",
+		return fail_msg(err, errlen, "ELF type %u is not an executable",
 			    eh->e_type);
 	if (eh->e_machine != EM_386)
-		return fail(err, errlen, "ELF machine %u is not i386 (3)",
+		return fail_msg(err, errlen, "ELF machine %u is not i386 (3)",
 			    eh->e_machine);
 	return true;
 }
@@ -208,16 +196,16 @@ static bool add_elf_segment(const struct elf32_phdr *ph, u32 i, size_t size,
 	struct seg *s;
 
 	if (ph->p_filesz > ph->p_memsz)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "ELF segment %u: file size 0x%x exceeds memory size 0x%x",
 			    i, ph->p_filesz, ph->p_memsz);
 	if ((u64)ph->p_offset + ph->p_filesz > size)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "ELF segment %u: file data 0x%x+0x%x extends past the end "
 			    "of the image (0x%zx bytes)", i, ph->p_offset,
 			    ph->p_filesz, size);
 	if (pi->nr_segs == MB1_MAX_SEGMENTS)
-		return fail(err, errlen, "more than %d loadable ELF segments",
+		return fail_msg(err, errlen, "more than %d loadable ELF segments",
 			    MB1_MAX_SEGMENTS);
 	s = &pi->segs[pi->nr_segs++];
 	s->offset = ph->p_offset;
@@ -245,7 +233,7 @@ static bool find_entry(const struct elf32_ehdr *eh, struct parsed *pi,
 			return true;
 		}
 	}
-	return fail(err, errlen,
+	return fail_msg(err, errlen,
 		    "ELF entry point 0x%x is not inside any loadable segment",
 		    eh->e_entry);
 }
@@ -258,7 +246,7 @@ static bool parse_elf(const u8 *img, size_t size, struct parsed *pi,
 	u64 table_end;
 
 	if (size < sizeof(eh) || memcmp(img, elf_magic, sizeof(elf_magic)))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "not an ELF image, and the multiboot header has no "
 			    "address fields (flag 16)");
 	memcpy(&eh, img, sizeof(eh));
@@ -266,12 +254,12 @@ static bool parse_elf(const u8 *img, size_t size, struct parsed *pi,
 		return false;
 	if (eh.e_phnum == 0 || eh.e_phnum == PN_XNUM ||
 	    eh.e_phentsize < sizeof(struct elf32_phdr))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "bad ELF program header table (%u entries of %u bytes)",
 			    eh.e_phnum, eh.e_phentsize);
 	table_end = (u64)eh.e_phoff + (u64)eh.e_phnum * eh.e_phentsize;
 	if (table_end > size)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "ELF program header table (0x%x, %u entries) extends "
 			    "past the end of the image", eh.e_phoff, eh.e_phnum);
 	for (u32 i = 0; i < eh.e_phnum; i++) {
@@ -285,7 +273,7 @@ static bool parse_elf(const u8 *img, size_t size, struct parsed *pi,
 			return false;
 	}
 	if (!pi->nr_segs)
-		return fail(err, errlen, "ELF image has no loadable segments");
+		return fail_msg(err, errlen, "ELF image has no loadable segments");
 	return find_entry(&eh, pi, err, errlen);
 }
 
@@ -303,12 +291,12 @@ static bool parse_aout(const struct mb1_header *h, size_t hdr_off, size_t size,
 	u32 delta;
 
 	if (h->load_addr > h->header_addr)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "a.out kludge: load_addr 0x%x is above header_addr 0x%x",
 			    h->load_addr, h->header_addr);
 	delta = h->header_addr - h->load_addr;
 	if (delta > hdr_off)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "a.out kludge: load_addr 0x%x would start 0x%x bytes "
 			    "before the file", h->load_addr, (u32)(delta - hdr_off));
 	s->offset = hdr_off - delta;
@@ -316,28 +304,28 @@ static bool parse_aout(const struct mb1_header *h, size_t hdr_off, size_t size,
 		filesz = size - s->offset;
 	} else {
 		if (h->load_end_addr < h->load_addr)
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "a.out kludge: load_end_addr 0x%x is below load_addr 0x%x",
 				    h->load_end_addr, h->load_addr);
 		filesz = h->load_end_addr - h->load_addr;
 		if (filesz > size - s->offset)
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "a.out kludge: load_end_addr 0x%x is past the end "
 				    "of the image", h->load_end_addr);
 	}
 	memsz = filesz;
 	if (h->bss_end_addr) {
 		if ((u64)h->bss_end_addr < h->load_addr + filesz)
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "a.out kludge: bss_end_addr 0x%x is below the loaded data",
 				    h->bss_end_addr);
 		memsz = h->bss_end_addr - h->load_addr;
 	}
 	if (memsz >= FOUR_GIB)
-		return fail(err, errlen, "a.out kludge: image larger than 4 GiB");
+		return fail_msg(err, errlen, "a.out kludge: image larger than 4 GiB");
 	if (h->entry_addr < h->load_addr ||
 	    (u64)h->entry_addr >= h->load_addr + memsz)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "a.out kludge: entry_addr 0x%x is outside the loaded image",
 			    h->entry_addr);
 	s->paddr = s->vaddr = h->load_addr;
@@ -357,16 +345,16 @@ static bool check_range(const char *what, u32 idx, u64 start, u64 end, u64 mem,
 	bool seg = what[0] == 's';
 
 	if (end > FOUR_GIB)
-		return fail(err, errlen, "%s %u (0x%lx-0x%lx) goes past 4 GiB",
+		return fail_msg(err, errlen, "%s %u (0x%lx-0x%lx) goes past 4 GiB",
 			    what, idx, start, end);
 	if (end > mem)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "%s%s %u (0x%lx-0x%lx) ends beyond the VM's memory "
 			    "(0x%lx bytes)",
 			    seg ? "image larger than the VM's memory: " : "", what,
 			    idx, start, end, mem);
 	if (overlaps(start, end, MB1_LOW_RAM_END, MB1_HIGH_RAM_START))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "%s %u (0x%lx-0x%lx) overlaps the legacy hole "
 			    "0x9fc00-0x100000, which is not RAM", what, idx, start, end);
 	return true;
@@ -385,7 +373,7 @@ static bool check_segments(const struct parsed *pi, u64 mem, char *err,
 			const struct seg *b = &pi->segs[j];
 
 			if (overlaps(a->paddr, seg_end(a), b->paddr, seg_end(b)))
-				return fail(err, errlen,
+				return fail_msg(err, errlen,
 					    "segments 0x%x-0x%lx and 0x%x-0x%lx overlap",
 					    b->paddr, seg_end(b), a->paddr, seg_end(a));
 		}
@@ -401,7 +389,7 @@ static bool parse_image(const void *image, size_t size, u64 mem,
 
 	memset(pi, 0, sizeof(*pi));
 	if (!image)
-		return fail(err, errlen, "no image");
+		return fail_msg(err, errlen, "no image");
 	if (!find_header(image, size, &h, &hdr_off, err, errlen) ||
 	    !check_flags(h.flags, err, errlen))
 		return false;
@@ -457,35 +445,35 @@ static bool check_modules(const struct parsed *pi, u64 mem,
 			  char *err, size_t errlen)
 {
 	if (nr_mods > MB1_MAX_MODULES || (nr_mods && !mods))
-		return fail(err, errlen, "%u modules: at most %d supported",
+		return fail_msg(err, errlen, "%u modules: at most %d supported",
 			    nr_mods, MB1_MAX_MODULES);
 	for (u32 i = 0; i < nr_mods; i++) {
 		const struct mb1_guest_module *m = &mods[i];
 
 		if (m->start > m->end)
-			return fail(err, errlen, "module %u: start 0x%lx > end 0x%lx",
+			return fail_msg(err, errlen, "module %u: start 0x%lx > end 0x%lx",
 				    i, m->start, m->end);
 		/* mod_end is a u32 (§3.3), so the end must be below 4 GiB. */
 		if (m->end >= FOUR_GIB)
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "module %u (0x%lx-0x%lx) ends at or above 4 GiB",
 				    i, m->start, m->end);
 		if (!check_range("module", i, m->start, m->end, mem, err, errlen))
 			return false;
 		if ((pi->flags & MB1_HEADER_PAGE_ALIGN) &&
 		    !IS_ALIGNED(m->start, PAGE_SIZE))
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "module %u at 0x%lx is not page aligned, as the "
 				    "image requires (header flag 0)", i, m->start);
 		for (u32 j = 0; j < pi->nr_segs; j++)
 			if (overlaps(m->start, m->end, pi->segs[j].paddr,
 				     seg_end(&pi->segs[j])))
-				return fail(err, errlen,
+				return fail_msg(err, errlen,
 					    "module %u (0x%lx-0x%lx) overlaps the image "
 					    "at 0x%x-0x%lx", i, m->start, m->end,
 					    pi->segs[j].paddr, seg_end(&pi->segs[j]));
 		if (!string_ok(m->cmdline))
-			return fail(err, errlen,
+			return fail_msg(err, errlen,
 				    "module %u string is longer than %d bytes", i,
 				    MB1_MAX_STRING - 1);
 	}
@@ -617,7 +605,7 @@ static bool gwrite(const struct gpa_access *m, u64 gpa, const void *src,
 		   size_t len, char *err, size_t errlen)
 {
 	if (len && !m->write(m->ctx, gpa, src, len))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "cannot write guest memory at 0x%lx (0x%zx bytes)", gpa,
 			    len);
 	return true;
@@ -712,11 +700,11 @@ bool mb1_load(const void *image, size_t image_size, u64 guest_mem_bytes,
 	    !check_modules(&pi, guest_mem_bytes, mods, nr_mods, err, errlen))
 		return false;
 	if (!string_ok(cmdline))
-		return fail(err, errlen, "command line is longer than %d bytes",
+		return fail_msg(err, errlen, "command line is longer than %d bytes",
 			    MB1_MAX_STRING - 1);
 	plan_info(&l, guest_mem_bytes, cmdline, mods, nr_mods);
 	if (!place_info(&pi, guest_mem_bytes, mods, nr_mods, l.size, &base))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "no room for the multiboot information (0x%x bytes) "
 			    "outside the image and modules", l.size);
 	for (u32 i = 0; i < pi.nr_segs; i++)

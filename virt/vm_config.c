@@ -19,18 +19,6 @@ struct seen {
 	bool name, mem, vcpus;
 };
 
-static __printf(3, 4) bool fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (errlen) {
-		va_start(ap, fmt);
-		umbra_vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
-
 static bool is_blank(char c)
 {
 	return c == ' ' || c == '\t' || c == '\n' || c == '\r';
@@ -71,7 +59,7 @@ static bool set_name(const char *val, struct vm_config *out, char *err,
 		     size_t errlen)
 {
 	if (!valid_name(val))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "bad name '%s': 1-%d characters from A-Z a-z 0-9 _ . -",
 			    val, VM_NAME_MAX);
 	strlcpy(out->name, val, sizeof(out->name));
@@ -84,14 +72,14 @@ static bool set_mem(const char *val, struct vm_config *out, char *err,
 	u64 v;
 
 	if (!parse_size(val, &v))
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "bad mem= value '%s' (a size such as 64M or 2G)", val);
 	if (v < VM_MEM_MIN)
-		return fail(err, errlen, "mem=%s is too small (minimum 2M)", val);
+		return fail_msg(err, errlen, "mem=%s is too small (minimum 2M)", val);
 	if (v > VM_MEM_MAX)
-		return fail(err, errlen, "mem=%s is too large (maximum 64G)", val);
+		return fail_msg(err, errlen, "mem=%s is too large (maximum 64G)", val);
 	if (!IS_ALIGNED(v, PAGE_SIZE))
-		return fail(err, errlen, "mem=%s is not a multiple of 4K", val);
+		return fail_msg(err, errlen, "mem=%s is not a multiple of 4K", val);
 	out->mem_bytes = v;
 	return true;
 }
@@ -102,7 +90,7 @@ static bool set_vcpus(const char *val, struct vm_config *out, char *err,
 	u64 v;
 
 	if (!parse_u64(val, &v) || v < 1 || v > VM_VCPUS_MAX)
-		return fail(err, errlen, "bad vcpus= value '%s' (1-%u)", val,
+		return fail_msg(err, errlen, "bad vcpus= value '%s' (1-%u)", val,
 			    VM_VCPUS_MAX);
 	out->vcpus = (u32)v;
 	return true;
@@ -125,12 +113,12 @@ static bool apply_option(const char *key, const char *val, struct seen *seen,
 		flag = &seen->vcpus;
 		set = set_vcpus;
 	} else {
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "unknown option '%s=' (known: name=, mem=, vcpus=)",
 			    key);
 	}
 	if (*flag)
-		return fail(err, errlen, "option '%s=' given twice", key);
+		return fail_msg(err, errlen, "option '%s=' given twice", key);
 	*flag = true;
 	return set(val, out, err, errlen);
 }
@@ -139,7 +127,7 @@ static bool set_image(const char *word, struct vm_config *out, char *err,
 		      size_t errlen)
 {
 	if (strlen(word) > VM_IMAGE_MAX)
-		return fail(err, errlen, "image name '%s' is too long (max %d)",
+		return fail_msg(err, errlen, "image name '%s' is too long (max %d)",
 			    word, VM_IMAGE_MAX);
 	strlcpy(out->image, word, sizeof(out->image));
 	return true;
@@ -152,18 +140,18 @@ static bool parse_word(char *word, bool first, struct seen *seen,
 	char *eq = strchr(word, '=');
 
 	if (strlen(word) >= WORD_BUF - 1)
-		return fail(err, errlen, "option '%.40s...' is too long", word);
+		return fail_msg(err, errlen, "option '%.40s...' is too long", word);
 	if (!word[0])
-		return fail(err, errlen, "empty word (\"\") in the VM options");
+		return fail_msg(err, errlen, "empty word (\"\") in the VM options");
 	if (!eq) {
 		if (first)
 			return set_image(word, out, err, errlen);
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "unexpected word '%s': VM options are key=value, "
 			    "guest arguments go after --", word);
 	}
 	if (eq == word)
-		return fail(err, errlen, "option '%s' has no key", word);
+		return fail_msg(err, errlen, "option '%s' has no key", word);
 	*eq = '\0';
 	return apply_option(word, eq + 1, seen, out, err, errlen);
 }
@@ -200,7 +188,7 @@ static bool build_guest_cmdline(const char *argv0, const char *rest,
 		nr--;
 	total = n0 + (nr ? 1 + nr : 0);
 	if (total > VM_GUEST_CMDLINE_MAX)
-		return fail(err, errlen,
+		return fail_msg(err, errlen,
 			    "guest command line too long (%zu bytes, max %d)",
 			    total, VM_GUEST_CMDLINE_MAX);
 	memcpy(p, argv0, n0);

@@ -1,5 +1,6 @@
 /* Interrupt and exception entry: one stub per vector pushes a uniform frame
  * (struct regs in arch/x86/traps.h) and calls interrupt_dispatch(). */
+#include "arch/x86/asm_gprs.h"
 #include "boot/layout.h"
 
 /* Exceptions for which the CPU pushes an error code (Intel SDM vol. 3, 6.3.1). */
@@ -87,20 +88,10 @@ rdmsr_safe_fixup:
  */
 	.globl context_switch
 context_switch:
-	pushq %rbp
-	pushq %rbx
-	pushq %r12
-	pushq %r13
-	pushq %r14
-	pushq %r15
+	PUSH_CALLEE_SAVED
 	movq %rsp, (%rdi)
 	movq %rsi, %rsp
-	popq %r15
-	popq %r14
-	popq %r13
-	popq %r12
-	popq %rbx
-	popq %rbp
+	POP_CALLEE_SAVED
 	ret
 
 /* First code a new thread runs: r12 = function, r13 = argument. */
