@@ -21,6 +21,7 @@
 #include "kernel/selftest.h"
 #include "kernel/smp_call.h"
 #include "lib/cmdline.h"
+#include "lib/printf.h"
 #include "lib/string.h"
 #include "mm/frame.h"
 #include "mm/kmalloc.h"
@@ -207,7 +208,35 @@ static void backend_disable_all(void)
 		virt_backend->cpu_disable();
 }
 
-/* Every boot module is a VM (its command line says how: README). */
+/* Boot modules with `for=NAME` in their line belong to VM NAME (in order);
+ * the guest sees the line without that word. */
+static char module_strings[BOOTINFO_MAX_MODULES][BOOTINFO_MODULE_CMDLINE_MAX];
+
+static u32 vm_modules_for(const char *name, struct vm_module *out)
+{
+	u32 n = 0;
+	for (u32 i = 0; i < bootinfo.module_count && n < VM_MAX_MODULES; i++) {
+		const struct bootinfo_module *m = &bootinfo.modules[i];
+		char target[VM_NAME_MAX + 1];
+		if (!cmdline_get(m->cmdline, "for", target, sizeof(target)) || strcmp(target, name))
+			continue;
+		char *s = module_strings[i];
+		size_t cap = sizeof(module_strings[i]), len = 0;
+		const char *cur = m->cmdline;
+		char word[BOOTINFO_MODULE_CMDLINE_MAX];
+		s[0] = '\0';
+		while (cmdline_next_word(&cur, word, sizeof(word)) && len < cap) {
+			if (!strncmp(word, "for=", 4))
+				continue;
+			len += umbra_snprintf(s + len, cap - len, "%s%s", len ? " " : "", word);
+		}
+		out[n++] = (struct vm_module){ phys_to_virt(m->start), m->end - m->start, s };
+	}
+	return n;
+}
+
+/* Every boot module is a VM (its command line says how: README), except
+ * the modules given to a VM with `for=NAME`. */
 static void guests_start(void)
 {
 	u32 failures = 0, created = 0;
@@ -227,7 +256,18 @@ static void guests_start(void)
 	vm_set_print_stats(cmdline_has(bootinfo.cmdline, "exitcode"));
 	for (u32 i = 0; i < bootinfo.module_count; i++) {
 		const struct bootinfo_module *m = &bootinfo.modules[i];
-		if (vm_create_from_module(phys_to_virt(m->start), m->end - m->start, m->cmdline, i))
+		char target[VM_NAME_MAX + 1];
+		if (cmdline_get(m->cmdline, "for", target, sizeof(target)))
+			continue; /* a module of another VM, not a VM */
+		struct vm_config cfg;
+		char err[8];
+		struct vm_module mods[VM_MAX_MODULES];
+		u32 nr = 0;
+		/* The VM's name decides which `for=NAME` modules are its own. */
+		if (vm_config_parse(m->cmdline, i, &cfg, err, sizeof(err)))
+			nr = vm_modules_for(cfg.name, mods);
+		if (vm_create_from_module(phys_to_virt(m->start), m->end - m->start, m->cmdline, i,
+					  mods, nr))
 			created++;
 	}
 	if (!created) {

@@ -85,7 +85,36 @@ void vm_print_stats(const struct vm *vm)
 		 (unsigned long long)(vm->mem.pages * 4), (unsigned long long)(vm->mem.table_pages * 4));
 }
 
-struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index)
+/* Copies the VM's own modules into its memory, page-aligned after the
+ * image (QEMU's -initrd places them likewise), filling out[]. */
+static bool place_modules(struct vm *vm, const void *image, size_t size,
+			  const struct vm_module *mods, u32 nr, struct mb1_guest_module *out,
+			  char *err, size_t errlen)
+{
+	struct mb1_boot probe;
+	if (!nr)
+		return true;
+	if (!mb1_probe(image, size, vm->mem_bytes, &probe, err, errlen))
+		return false;
+	u64 at = 1ull << 20;
+	for (u32 i = 0; i < probe.nr_ranges; i++)
+		at = MAX(at, probe.ranges[i].end);
+	struct gpa_access mem = guest_mem_access(&vm->mem);
+	for (u32 i = 0; i < nr; i++) {
+		at = ALIGN_UP(at, PAGE_SIZE);
+		if (mods[i].size > vm->mem_bytes || at > vm->mem_bytes - mods[i].size)
+			return fail_msg(err, errlen, "module %u (%zu bytes) does not fit in mem=", i,
+					mods[i].size);
+		if (!mem.write(mem.ctx, at, mods[i].data, mods[i].size))
+			return fail_msg(err, errlen, "out of host memory for module %u", i);
+		out[i] = (struct mb1_guest_module){ at, at + mods[i].size, mods[i].cmdline };
+		at += mods[i].size;
+	}
+	return true;
+}
+
+struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index,
+				 const struct vm_module *mods, u32 nr_mods)
 {
 	struct vm_config cfg;
 	char err[160];
@@ -112,8 +141,11 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 	}
 	struct gpa_access mem = guest_mem_access(&vm->mem);
 	struct mb1_boot boot;
-	if (!mb1_load(image, size, cfg.mem_bytes, &mem, cfg.guest_cmdline, NULL, 0, &boot, err,
-		      sizeof(err))) {
+	struct mb1_guest_module placed[VM_MAX_MODULES];
+	nr_mods = MIN(nr_mods, (u32)VM_MAX_MODULES);
+	if (!place_modules(vm, image, size, mods, nr_mods, placed, err, sizeof(err)) ||
+	    !mb1_load(image, size, cfg.mem_bytes, &mem, cfg.guest_cmdline, placed, nr_mods, &boot,
+		      err, sizeof(err))) {
 		log_err("VM %s refused: %s", vm->name, err);
 		vm_free(vm);
 		return NULL;
@@ -133,9 +165,10 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 			return NULL;
 		}
 	}
-	log_info("VM %s: %llu MiB, %u vCPU%s, entry %#x, command line \"%s\"", vm->name,
-		 (unsigned long long)(cfg.mem_bytes >> 20), vm->nr_vcpus,
-		 vm->nr_vcpus == 1 ? "" : "s", boot.entry, cfg.guest_cmdline);
+	log_info("VM %s: %llu MiB, %u vCPU%s, %u module%s, entry %#x, command line \"%s\"",
+		 vm->name, (unsigned long long)(cfg.mem_bytes >> 20), vm->nr_vcpus,
+		 vm->nr_vcpus == 1 ? "" : "s", nr_mods, nr_mods == 1 ? "" : "s", boot.entry,
+		 cfg.guest_cmdline);
 
 	unsigned long f = spin_lock(&vms_lock);
 	if (list_empty(&vms))

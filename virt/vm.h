@@ -84,10 +84,20 @@ struct vm {
 	u64 hypercalls;
 };
 
-/* Creates and starts a VM from a boot module (its image and command line).
+/* A boot module handed to a VM as one of its own multiboot modules. */
+struct vm_module {
+	const void *data;
+	size_t size;
+	const char *cmdline; /* what the guest sees as the module's string */
+};
+#define VM_MAX_MODULES 8
+
+/* Creates and starts a VM from a boot module (its image and command line),
+ * with nr_mods modules of its own placed in its memory after the image.
  * Returns NULL (after a console message) when the module line or the image
  * is refused; nothing is left allocated then. */
-struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index);
+struct vm *vm_create_from_module(const void *image, size_t size, const char *cmdline, u32 index,
+				 const struct vm_module *mods, u32 nr_mods);
 /* Stops the VM (all vCPUs) with a code and a reason; safe from any vCPU. */
 void vm_stop(struct vm *vm, u32 code, const char *reason);
 void vm_print_stats(const struct vm *vm);

@@ -19,6 +19,17 @@ u32 guest_main(void)
 			usable += len;
 	}
 	printf("mmap: %u entries, %llu KiB usable\n", i, usable >> 10);
+	if (mbi->flags & (1u << 3)) {
+		/* Modules: size, a byte sum (the harness knows the content), string. */
+		const u32 *mod = (const u32 *)mbi->mods_addr;
+		for (i = 0; i < mbi->mods_count; i++, mod += 4) {
+			u32 sum = 0;
+			for (const u8 *b = (const u8 *)mod[0]; b < (const u8 *)mod[1]; b++)
+				sum += *b;
+			printf("module %u: 0x%x-0x%x, %u bytes, sum %u, \"%s\"\n", i, mod[0], mod[1],
+			       mod[1] - mod[0], sum, (const char *)mod[2]);
+		}
+	}
 	printf("image 0x%x-0x%x, bss 0x%x bytes\n", (u32)__image_start, (u32)__image_end,
 	       (u32)(__bss_end - __bss_start));
 	if (opt_str("exit")) {
