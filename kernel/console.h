@@ -7,8 +7,6 @@
 void console_init(u16 port, u32 baud);
 void console_set_level(int level);
 void console_mark_percpu_ready(void);
-void console_write(const char *s, size_t n);
-void console_write_unlocked(const char *s, size_t n);
 void console_enter_panic_mode(void);
 
 #endif

@@ -30,18 +30,6 @@ static void console_write_raw(const char *s, size_t n)
 	}
 }
 
-void console_write(const char *s, size_t n)
-{
-	unsigned long f = spin_lock(&console_lock);
-	console_write_raw(s, n);
-	spin_unlock(&console_lock, f);
-}
-
-void console_write_unlocked(const char *s, size_t n)
-{
-	console_write_raw(s, n);
-}
-
 void console_set_level(int level) { console_level = level; }
 void console_mark_percpu_ready(void) { percpu_ready = true; }
 

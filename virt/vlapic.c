@@ -172,8 +172,6 @@ void vlapic_init(struct vlapic *l, struct vcpu *v, bool bsp)
 	vlapic_reset_regs(l, bsp);
 }
 
-void vlapic_destroy(struct vlapic *l) { timer_cancel(&l->timer); }
-
 static bool apic_base_write(struct vlapic *l, u64 val)
 {
 	if (val & APIC_BASE_RESERVED)

@@ -29,7 +29,6 @@ struct vlapic {
 };
 
 void vlapic_init(struct vlapic *l, struct vcpu *v, bool bsp);
-void vlapic_destroy(struct vlapic *l);
 /* MSR access; false means the access raises #GP in the guest. */
 bool vlapic_rdmsr(struct vlapic *l, u32 msr, u64 *val);
 bool vlapic_wrmsr(struct vlapic *l, u32 msr, u64 val);
