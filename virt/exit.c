@@ -78,6 +78,7 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 {
 	u32 len = e->insn_len;
 	u64 rip = virt_backend->get_rip(v);
+	enum guest_cpu_mode mode = vcpu_cpu_mode(v);
 	if (!len) {
 		struct guest_paging p;
 		struct vseg cs;
@@ -85,7 +86,7 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 		virt_backend->get_paging(v, &p.cr0, &p.cr3, &p.cr4, &p.efer);
 		virt_backend->get_seg(v, SEG_CS, &cs);
 		struct gpa_access mem = guest_mem_access(&v->vm->mem);
-		int n = insn_fetch_length(&mem, &p, cs.base, rip, vcpu_cpu_mode(v), &info);
+		int n = insn_fetch_length(&mem, &p, cs.base, rip, mode, &info);
 		if (n <= 0) {
 			char msg[80];
 			umbra_snprintf(msg, sizeof(msg), "cannot decode the instruction at RIP %#llx",
@@ -98,7 +99,7 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 		len = (u32)n;
 	}
 	u64 next = rip + len;
-	if (vcpu_cpu_mode(v) != GUEST_MODE_LONG64)
+	if (mode != GUEST_MODE_LONG64)
 		next &= 0xffffffffull;
 	virt_backend->set_rip(v, next);
 	virt_backend->clear_interrupt_shadow(v);

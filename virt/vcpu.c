@@ -34,7 +34,8 @@ static void deliver_interrupts(struct vcpu *v)
 {
 	if (virt_backend->event_pending(v))
 		return; /* an event (re)injection is queued already */
-	if (__atomic_fetch_and(&v->pending, ~VCPU_PENDING_NMI, __ATOMIC_SEQ_CST) & VCPU_PENDING_NMI) {
+	if ((READ_ONCE(v->pending) & VCPU_PENDING_NMI) &&
+	    (__atomic_fetch_and(&v->pending, ~VCPU_PENDING_NMI, __ATOMIC_SEQ_CST) & VCPU_PENDING_NMI)) {
 		virt_backend->inject_event(v, VEVENT_NMI, 2, false, 0);
 		return;
 	}

@@ -227,12 +227,10 @@ static void svm_sync_gprs_out(struct vcpu *v)
 
 static void svm_get_seg(struct vcpu *v, enum vseg_index i, struct vseg *out)
 {
-	struct vmcb_save *s = &vmcb_of(v)->save;
-	const struct vmcb_seg *map[SEG_COUNT] = {
-		[SEG_ES] = &s->es, [SEG_CS] = &s->cs, [SEG_SS] = &s->ss, [SEG_DS] = &s->ds,
-		[SEG_FS] = &s->fs, [SEG_GS] = &s->gs, [SEG_LDTR] = &s->ldtr, [SEG_TR] = &s->tr,
-	};
-	*out = (struct vseg){ map[i]->sel, map[i]->attrib, map[i]->limit, map[i]->base };
+	/* The VMCB keeps ES..GS, then GDTR, LDTR, IDTR, TR: 16 bytes each. */
+	static const u8 slot[SEG_COUNT] = { 0, 1, 2, 3, 4, 5, [SEG_LDTR] = 7, [SEG_TR] = 9 };
+	const struct vmcb_seg *seg = &vmcb_of(v)->save.es + slot[i];
+	*out = (struct vseg){ seg->sel, seg->attrib, seg->limit, seg->base };
 }
 
 static void svm_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *efer)
