@@ -29,7 +29,7 @@ static const void *phys_map(void *ctx, paddr_t pa, u64 len)
 	return pa < MEM_SIZE && len <= MEM_SIZE - pa ? mem + pa : NULL;
 }
 
-static const struct gpa_access access = { fake_read, fake_write, NULL };
+static const struct gpa_access fake_access = { fake_read, fake_write, NULL };
 static const struct phys_reader reader = { phys_map, NULL };
 
 static u8 sum(const void *p, size_t n)
@@ -44,7 +44,7 @@ static void build(u32 cpus)
 {
 	memset(mem, 0, MEM_SIZE);
 	struct fw_platform p = { .nr_cpus = cpus, .ioapic_id = (u8)cpus, .ioapic_pins = 24 };
-	CHECK(fwtables_build(&access, &p));
+	CHECK(fwtables_build(&fake_access, &p));
 }
 
 TEST(acpi_tables_parse_back)
@@ -118,9 +118,9 @@ TEST(mp_table_checksums_and_entries)
 TEST(refuses_memory_too_small_and_bad_cpu_counts)
 {
 	struct fw_platform p = { .nr_cpus = 0 };
-	CHECK(!fwtables_build(&access, &p));
+	CHECK(!fwtables_build(&fake_access, &p));
 	p.nr_cpus = 65;
-	CHECK(!fwtables_build(&access, &p));
+	CHECK(!fwtables_build(&fake_access, &p));
 }
 
 int main(void)

@@ -522,10 +522,7 @@ static u64 rng_state = 0x0123456789abcdefull;
 
 static u64 rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return unit_rng(&rng_state);
 }
 
 /* Bytes that steer the decoder into its interesting paths. */

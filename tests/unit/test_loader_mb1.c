@@ -789,10 +789,7 @@ static u64 rng_state = 0x243f6a8885a308d3ull;
 
 static u64 rng(void)
 {
-	rng_state ^= rng_state << 13;
-	rng_state ^= rng_state >> 7;
-	rng_state ^= rng_state << 17;
-	return rng_state;
+	return unit_rng(&rng_state);
 }
 
 static const u32 interesting32[] = {

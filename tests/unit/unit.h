@@ -4,9 +4,14 @@
 #ifndef UMBRA_TESTS_UNIT_H
 #define UMBRA_TESTS_UNIT_H
 
+#include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 extern int unit_passed, unit_failed;
 extern const char *unit_current;
@@ -57,6 +62,56 @@ extern int unit_current_failed;
 		} else {                                                      \
 			unit_passed++;                                        \
 		}                                                             \
+	} while (0)
+
+/* xorshift64: a fixed-seed generator for fuzz loops (same seed, same run). */
+static inline uint64_t unit_rng(uint64_t *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
+/* Parent side of EXPECT_PANIC. */
+static inline void check_panicked(pid_t pid, int fd, const char *needle,
+			   const char *what, int line)
+{
+	char out[2048] = "";
+	size_t len = 0;
+	ssize_t r;
+	int status = 0;
+
+	while (len < sizeof(out) - 1 &&
+	       (r = read(fd, out + len, sizeof(out) - 1 - len)) > 0)
+		len += r;
+	out[len] = '\0';
+	close(fd);
+	waitpid(pid, &status, 0);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGABRT ||
+	    !strstr(out, needle)) {
+		fprintf(stderr, "FAIL %s: line %d: `%s` should panic with \"%s\"; got \"%s\"\n",
+			unit_current, line, what, needle, out);
+		unit_current_failed = 1;
+	}
+}
+
+/* Runs stmt in a child; it must panic (host panic() aborts) saying needle. */
+#define EXPECT_PANIC(needle, ...)                                            \
+	do {                                                                  \
+		int fds_[2];                                                  \
+		pid_t pid_;                                                   \
+		if (pipe(fds_) != 0)                                          \
+			abort();                                              \
+		fflush(NULL);                                                 \
+		pid_ = fork();                                                \
+		if (pid_ == 0) {                                              \
+			dup2(fds_[1], 2);                                     \
+			__VA_ARGS__;                                          \
+			_exit(0);                                             \
+		}                                                             \
+		close(fds_[1]);                                               \
+		check_panicked(pid_, fds_[0], needle, #__VA_ARGS__, __LINE__); \
 	} while (0)
 
 static inline int unit_report(const char *suite)
