@@ -4,6 +4,7 @@
  * tables, page-splitting reads, and a fuzzer over random tables.
  */
 #include "tests/unit/unit.h"
+#include "tests/unit/fake_mem.h"
 #include "virt/gva.h"
 
 #define MEM_SIZE (16u << 20)
@@ -20,29 +21,6 @@
 #define PS BIT(7)
 #define XD BIT(63)
 
-static u8 *gm;
-static unsigned reads; /* table and data reads since the last reset */
-
-static bool fm_read(void *ctx, u64 gpa, void *dst, size_t len)
-{
-	(void)ctx;
-	reads++;
-	if (gpa > MEM_SIZE || len > MEM_SIZE - gpa)
-		return false;
-	memcpy(dst, gm + gpa, len);
-	return true;
-}
-
-static bool fm_write(void *ctx, u64 gpa, const void *src, size_t len)
-{
-	(void)ctx;
-	if (gpa > MEM_SIZE || len > MEM_SIZE - gpa)
-		return false;
-	memcpy(gm + gpa, src, len);
-	return true;
-}
-
-static const struct gpa_access fm = { fm_read, fm_write, NULL };
 
 static void put32(u64 pa, u32 v) { memcpy(gm + pa, &v, 4); }
 static void put64(u64 pa, u64 v) { memcpy(gm + pa, &v, 8); }
@@ -327,6 +305,7 @@ TEST(fuzz_random_tables)
 int main(void)
 {
 	gm = malloc(MEM_SIZE);
+	fake_mem_size = write_limit = MEM_SIZE;
 	if (!gm)
 		return 1;
 	RUN(paging_off_is_identity_32bit);

@@ -5,6 +5,7 @@
  * tables across a page boundary, and a random-bytes fuzzer.
  */
 #include "tests/unit/unit.h"
+#include "tests/unit/fake_mem.h"
 #include "virt/gva.h"
 #include "virt/insn_len.h"
 
@@ -403,27 +404,7 @@ TEST(kind_names)
 
 #define MEM_SIZE (4u << 20)
 #define P 1ull
-static u8 *gm;
 
-static bool fm_read(void *ctx, u64 gpa, void *dst, size_t len)
-{
-	(void)ctx;
-	if (gpa > MEM_SIZE || len > MEM_SIZE - gpa)
-		return false;
-	memcpy(dst, gm + gpa, len);
-	return true;
-}
-
-static bool fm_write(void *ctx, u64 gpa, const void *src, size_t len)
-{
-	(void)ctx;
-	(void)gpa;
-	(void)src;
-	(void)len;
-	return false;
-}
-
-static const struct gpa_access fm = { fm_read, fm_write, NULL };
 
 static void put64(u64 pa, u64 v) { memcpy(gm + pa, &v, 8); }
 
@@ -575,6 +556,8 @@ TEST(fuzz_random_bytes)
 int main(void)
 {
 	gm = malloc(MEM_SIZE);
+	fake_mem_size = MEM_SIZE;
+	write_limit = 0; /* read-only: instruction fetch never writes */
 	if (!gm)
 		return 1;
 	RUN(all_instructions_all_modes);

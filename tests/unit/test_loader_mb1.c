@@ -8,35 +8,15 @@
  * reports any read past its end.
  */
 #include "tests/unit/unit.h"
+#include "tests/unit/fake_mem.h"
 #include "kernel/multiboot.h"
 #include "virt/loader_mb1.h"
 
 #define MEM_SIZE (16u << 20)
 #define FILL 0xaa
 
-static u8 *gm;
 static u8 *pristine;		/* MEM_SIZE bytes of FILL */
-static u64 write_limit = MEM_SIZE;
 
-static bool fm_read(void *ctx, u64 gpa, void *dst, size_t len)
-{
-	(void)ctx;
-	if (gpa > MEM_SIZE || len > MEM_SIZE - gpa)
-		return false;
-	memcpy(dst, gm + gpa, len);
-	return true;
-}
-
-static bool fm_write(void *ctx, u64 gpa, const void *src, size_t len)
-{
-	(void)ctx;
-	if (gpa > write_limit || len > write_limit - gpa)
-		return false;
-	memcpy(gm + gpa, src, len);
-	return true;
-}
-
-static const struct gpa_access fm = { fm_read, fm_write, NULL };
 
 static void mem_reset(void)
 {
@@ -868,6 +848,7 @@ TEST(fuzz_mutated_images)
 int main(void)
 {
 	gm = malloc(MEM_SIZE);
+	fake_mem_size = write_limit = MEM_SIZE;
 	pristine = malloc(MEM_SIZE);
 	if (!gm || !pristine)
 		return 1;
