@@ -52,7 +52,7 @@ static u64 walk64_next_table(const struct walk_ctx *ctx, u64 pte)
 
 static u64 walk64_page_addr(const struct walk_ctx *ctx, int level, u64 pte)
 {
-	return pte & w64_addr_mask(ctx) & ~walk_bits(PAGE_SHIFT + 9 * (level - 1) - 1, 0);
+	return walk_leaf_addr(pte, w64_addr_mask(ctx), level);
 }
 
 #define PT_NAME(n)		walk64_##n

@@ -39,6 +39,13 @@ static inline u64 walk_bits(int hi, int lo)
 	return (~0ull >> (63 - hi)) & (~0ull << lo);
 }
 
+/* PAE and 4/5-level leaves: the frame a leaf at `level` maps (1 = 4 KiB),
+ * under the format's address mask. */
+static inline u64 walk_leaf_addr(u64 pte, u64 addr_mask, int level)
+{
+	return pte & addr_mask & ~walk_bits(PAGE_SHIFT + 9 * (level - 1) - 1, 0);
+}
+
 /* Largest number of walk attempts before giving up with WALK_RETRY: a walk
  * is repeated when a compare-and-exchange of an A/D update finds the entry
  * changed. Without another vCPU interfering, each repeat is caused by an
