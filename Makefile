@@ -80,6 +80,7 @@ UNIT_kmalloc_SRCS  := mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_acpi_SRCS     := drivers/acpi.c lib/string.c
 UNIT_gva_SRCS        := virt/gva.c
 UNIT_insn_len_SRCS   := virt/insn_len.c virt/gva.c
+UNIT_cr_decode_SRCS  := virt/cr_decode.c
 UNIT_emulate_SRCS    := virt/emulate.c virt/emulate_decode.c lib/printf.c lib/string.c
 UNIT_vm_config_SRCS  := virt/vm_config.c lib/cmdline.c lib/printf.c lib/string.c
 UNIT_loader_mb1_SRCS := virt/loader_mb1.c lib/printf.c lib/string.c
@@ -88,6 +89,7 @@ UNIT_vmx_controls_SRCS := arch/x86/vmx/vmx_controls.c arch/x86/vmx/vmx_guest_che
 UNIT_fwtables_SRCS := virt/fwtables.c drivers/acpi.c lib/string.c
 UNIT_page_track_SRCS := shadow/page_track.c mm/kmalloc.c mm/frame.c lib/string.c
 UNIT_walk_SRCS     := shadow/walk.c shadow/walk_32.c shadow/walk_pae.c shadow/walk_64.c
+UNIT_shadow_SRCS   := shadow/mmu.c shadow/mmu_page.c shadow/page_track.c shadow/walk.c shadow/walk_32.c shadow/walk_pae.c shadow/walk_64.c mm/kmalloc.c mm/frame.c lib/string.c
 
 UNIT_TESTS := $(patsubst tests/unit/test_%.c,%,$(wildcard tests/unit/test_*.c))
 UNIT_BINS  := $(patsubst %,$(BUILD)/unit/test_%,$(UNIT_TESTS))

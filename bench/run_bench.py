@@ -110,4 +110,7 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    status = main()
+    import churn  # bench/churn.py: process churn, nested vs shadow paging
+    print()
+    sys.exit(churn.main([]) or status)

@@ -38,6 +38,7 @@ enum frame_owner_kind {
 	FRAME_OWNER_NONE = 0,
 	FRAME_OWNER_KMALLOC_SLAB,	/* data: kmalloc size class and use count */
 	FRAME_OWNER_KMALLOC_LARGE,	/* data: block order */
+	FRAME_OWNER_SHADOW_PAGE,	/* data: index in its VM's shadow-page pool */
 };
 
 #define FRAME_TAG(kind, data) (((u32)(kind) << 24) | ((u32)(data) & 0xffffffu))

@@ -26,6 +26,9 @@ enum vm_exit_kind {
 	EXIT_INVD,        /* INVD: done as a no-op (guests must not drop host caches) */
 	EXIT_MCE,         /* machine check while in the guest */
 	EXIT_ENTRY_FAILED,/* the CPU refused the guest state */
+	EXIT_CR_ACCESS,   /* shadow paging: MOV to/from CR0/CR3/CR4, CLTS, LMSW, SMSW */
+	EXIT_PAGE_FAULT,  /* shadow paging: a #PF in the guest (intercepted) */
+	EXIT_INVLPG,      /* shadow paging: INVLPG */
 	EXIT_UNKNOWN,
 	EXIT_KIND_COUNT,
 };
@@ -49,6 +52,16 @@ struct vm_exit {
 			u64 error;    /* vendor fault bits, decoded below */
 			bool write, fetch, present;
 		} npf;
+		struct {
+			u8 cr;        /* 0, 3 or 4 */
+			u8 op;        /* CR_OP_* */
+			s8 gpr;       /* MOV forms: the GPR (RAX=0..R15); -1: decode the instruction */
+			u16 lmsw;     /* CR_OP_LMSW with gpr == -2: the source operand */
+		} cr;
+		struct {
+			u32 error_code; /* the #PF error code the hardware produced */
+			u64 addr;       /* faulting linear address (what CR2 would get) */
+		} pf;
 	} u;
 };
 
@@ -64,6 +77,15 @@ enum vseg_index { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_
 
 /* Event to inject at the next entry (SDM 3 26.6 / APM 15.20). */
 enum vevent_type { VEVENT_EXTINT = 0, VEVENT_NMI = 2, VEVENT_EXCEPTION = 3, VEVENT_SOFTINT = 4 };
+
+/* EXIT_CR_ACCESS operations. */
+enum { CR_OP_MOV_TO, CR_OP_MOV_FROM, CR_OP_CLTS, CR_OP_LMSW, CR_OP_SMSW };
+
+/* The paging registers: as the guest sees them, or as the hardware runs
+ * them under shadow paging (virt/shadow_paging.c computes the latter). */
+struct paging_regs {
+	u64 cr0, cr3, cr4, efer;
+};
 
 struct virt_backend_ops {
 	const char *name;
@@ -109,6 +131,24 @@ struct virt_backend_ops {
 	 * and the root for this vCPU. */
 	const struct tdp_format *tdp_format;
 	void (*set_tdp_root)(struct vcpu *v, paddr_t root);
+	/*
+	 * Shadow paging (shadow/mmu.h, virt/shadow_paging.c). shadow_enable:
+	 * at vCPU creation, intercept #PF, INVLPG and every access to CR0, CR3
+	 * and CR4 (reads too: the hardware runs other values than the guest
+	 * sees). Returns false (with a console message) when the backend cannot
+	 * run this vCPU with shadow paging. load_shadow_paging: the guest's view
+	 * (what MOV from CR returns; VT-x read shadows) and the registers the
+	 * hardware uses (hw: CR3 = the shadow root). flush_guest_tlb: every
+	 * TLB entry of this vCPU's guest is dropped before its next entry.
+	 * shadow_allows_real_mode: whether a guest with CR0.PE=0 can run
+	 * (AMD-V: paged real mode, APM 15.19; VT-x without unrestricted guest:
+	 * no).
+	 */
+	bool (*shadow_enable)(struct vcpu *v);
+	void (*load_shadow_paging)(struct vcpu *v, const struct paging_regs *guest,
+				   const struct paging_regs *hw);
+	void (*flush_guest_tlb)(struct vcpu *v);
+	bool shadow_allows_real_mode;
 	void (*dump)(struct vcpu *v);
 };
 

@@ -48,6 +48,10 @@ struct vcpu {
 	u64 exits[EXIT_KIND_COUNT];
 	u64 mperf_store[8]; /* AMD legacy perf counters 0xC0010000-7 */
 	u64 mtrr_def_type;
+	/* Shadow paging only (virt/shadow_paging.c): the guest's view of its
+	 * paging registers and the shadow MMU's per-vCPU state. */
+	struct shadow_vcpu *shadow;
+	u64 runs;          /* guest entries so far (a remote TLB flush waits for it to move) */
 };
 
 struct vm {
@@ -58,6 +62,10 @@ struct vm {
 	u32 nr_vcpus;
 	struct vcpu *vcpus[VM_MAX_VCPUS];
 	struct guest_mem mem;
+	/* Shadow paging instead of NPT/EPT (no TDP on this CPU, or mmu=shadow):
+	 * the guest's page tables are shadowed by shadow/mmu.c. */
+	bool shadow;
+	struct mmu *mmu;
 
 	spinlock_t lock; /* protects state, exit_code, stop_reason, running_vcpus */
 	enum vm_state state;
