@@ -254,6 +254,13 @@ static void guests_start(void)
 	}
 	log_info("virt: %s enabled on %u CPUs", virt_backend->name, nr_cpus);
 	vm_set_print_stats(cmdline_has(bootinfo.cmdline, "exitcode"));
+	char mmu[16];
+	if (cmdline_get(bootinfo.cmdline, "mmu", mmu, sizeof(mmu))) {
+		if (!strcmp(mmu, "shadow"))
+			vm_set_default_mmu(VM_MMU_SHADOW);
+		else if (strcmp(mmu, "auto") && strcmp(mmu, "tdp"))
+			log_warn("cmdline: bad mmu= value (auto, tdp or shadow), using auto");
+	}
 	for (u32 i = 0; i < bootinfo.module_count; i++) {
 		const struct bootinfo_module *m = &bootinfo.modules[i];
 		char target[VM_NAME_MAX + 1];

@@ -4,6 +4,8 @@
 #include "virt/backend.h"
 
 const struct virt_backend_ops *virt_backend;
+bool virt_has_tdp;
+bool virt_shadow_real_mode;
 
 /* Every slot of the ops table is a pointer and every one must be set: a
  * backend that misses an op added later would jump to address 0. */
@@ -34,17 +36,22 @@ static bool pick(const struct virt_backend_ops *ops)
 bool virt_backend_select(const struct virt_caps *caps)
 {
 	if (caps->svm && !caps->svm_caps.svm_disabled) {
-		if (!caps->svm_caps.npt) {
-			log_err("virt: AMD-V without nested paging needs shadow paging, "
-				"which Umbra does not have yet");
-			return false;
-		}
+		virt_has_tdp = caps->svm_caps.npt;
+		virt_shadow_real_mode = true;
+		if (!virt_has_tdp)
+			log_info("virt: AMD-V without nested paging: VMs run on shadow paging");
 		return pick(&svm_backend_ops);
 	}
-	/* VT-x: whether this CPU's VMX can run guests (EPT, unrestricted
-	 * guest...) is decided from the capability MSRs when it is enabled
-	 * (arch/x86/vmx/vmx_controls.c), with a message when not. */
-	if (caps->vmx)
+	/* VT-x: whether this CPU's VMX can run guests at all is decided from
+	 * the capability MSRs when it is enabled (arch/x86/vmx/vmx_controls.c),
+	 * with a message when not. Nested paging needs EPT and unrestricted
+	 * guest (a multiboot guest starts with paging off). */
+	if (caps->vmx) {
+		virt_has_tdp = caps->vmx_caps.ept && caps->vmx_caps.unrestricted_guest;
+		virt_shadow_real_mode = false;
+		if (!virt_has_tdp)
+			log_info("virt: VT-x without EPT and unrestricted guest: VMs run on shadow paging");
 		return pick(&vmx_backend_ops);
+	}
 	return false;
 }

@@ -79,7 +79,8 @@ enum vseg_index { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_
 enum vevent_type { VEVENT_EXTINT = 0, VEVENT_NMI = 2, VEVENT_EXCEPTION = 3, VEVENT_SOFTINT = 4 };
 
 /* EXIT_CR_ACCESS operations. */
-enum { CR_OP_MOV_TO, CR_OP_MOV_FROM, CR_OP_CLTS, CR_OP_LMSW, CR_OP_SMSW };
+enum { CR_OP_MOV_TO, CR_OP_MOV_FROM, CR_OP_CLTS, CR_OP_LMSW, CR_OP_SMSW,
+       CR_OP_INVLPG /* virt/cr_decode.c only: INVLPG m (0F 01 /7) */ };
 
 /* The paging registers: as the guest sees them, or as the hardware runs
  * them under shadow paging (virt/shadow_paging.c computes the latter). */
@@ -140,15 +141,11 @@ struct virt_backend_ops {
 	 * (what MOV from CR returns; VT-x read shadows) and the registers the
 	 * hardware uses (hw: CR3 = the shadow root). flush_guest_tlb: every
 	 * TLB entry of this vCPU's guest is dropped before its next entry.
-	 * shadow_allows_real_mode: whether a guest with CR0.PE=0 can run
-	 * (AMD-V: paged real mode, APM 15.19; VT-x without unrestricted guest:
-	 * no).
 	 */
 	bool (*shadow_enable)(struct vcpu *v);
 	void (*load_shadow_paging)(struct vcpu *v, const struct paging_regs *guest,
 				   const struct paging_regs *hw);
 	void (*flush_guest_tlb)(struct vcpu *v);
-	bool shadow_allows_real_mode;
 	void (*dump)(struct vcpu *v);
 };
 
@@ -158,5 +155,13 @@ extern const struct virt_backend_ops vmx_backend_ops;
 
 /* Picks the backend for this machine (from the detected capabilities). */
 bool virt_backend_select(const struct virt_caps *caps);
+
+/* Set by virt_backend_select: whether VMs can use nested paging (NPT, or EPT
+ * with unrestricted guest); without it every VM runs on shadow paging.
+ * virt_shadow_real_mode: whether a shadow-paging guest may clear CR0.PE
+ * (AMD-V runs "paged real mode", APM 15.19; VT-x without unrestricted
+ * guest cannot run real mode at all). */
+extern bool virt_has_tdp;
+extern bool virt_shadow_real_mode;
 
 #endif

@@ -49,6 +49,8 @@ void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 sub, struct cpuid_regs *r)
 	case 1:
 		r->ebx = (r->ebx & 0xffff) | (MIN(n, 255u) << 16) | (v->id << 24);
 		r->ecx = (r->ecx & ~L1_ECX_CLEAR) | L1_ECX_SET;
+		if (v->vm->shadow)
+			r->ecx &= ~BIT(17); /* PCID: not under shadow paging */
 		r->edx &= ~L1_EDX_CLEAR;
 		break;
 	case 5: /* MONITOR/MWAIT */
@@ -61,6 +63,8 @@ void vcpu_cpuid(struct vcpu *v, u32 leaf, u32 sub, struct cpuid_regs *r)
 		if (sub == 0) {
 			r->eax = 0;
 			r->ebx &= L7_EBX_ALLOWED;
+			if (v->vm->shadow)
+				r->ebx &= ~BIT(10); /* INVPCID */
 		} else {
 			r->ebx = 0;
 		}

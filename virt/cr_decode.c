@@ -138,6 +138,8 @@ bool cr_decode(const u8 *bytes, unsigned n, enum guest_cpu_mode mode,
 	} else if ((reg & 7) == 4) {
 		r.op = CR_OP_SMSW;
 		r.op_size = (rex & REX_W) ? 8 : (opsize != bits16) ? 2 : 4;
+	} else if ((reg & 7) == 7 && (modrm >> 6) != 3) {
+		r.op = CR_OP_INVLPG; /* INVLPG m: only its length is needed */
 	} else {
 		return false;
 	}

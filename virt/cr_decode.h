@@ -26,7 +26,7 @@ struct cr_insn {
  * Decodes the instruction in bytes[0..n) as code of the given mode. Returns
  * false, leaving *out untouched, unless it is one of
  *   MOV r,CRn (0F 20 /r)   MOV CRn,r (0F 22 /r)   CLTS (0F 06)
- *   LMSW r/m16 (0F 01 /6)  SMSW r/m (0F 01 /4)
+ *   LMSW r/m16 (0F 01 /6)  SMSW r/m (0F 01 /4)  INVLPG m (0F 01 /7, for its length)
  * complete within n bytes and 15 bytes, and valid (no #UD: CR1, CR5-CR7,
  * CR9-CR15, or LOCK other than on MOV CR0, are rejected). LOCK MOV CR0 is
  * decoded as CR8 (AMD AltMovCr8). Bytes after the instruction are ignored.

@@ -8,6 +8,7 @@
 #include "virt/gva.h"
 #include "virt/insn_len.h"
 #include "virt/mmio.h"
+#include "virt/shadow_paging.h"
 #include "virt/vcpu.h"
 #include "virt/vm.h"
 
@@ -19,7 +20,8 @@ static const char *const kind_names[EXIT_KIND_COUNT] = {
 	[EXIT_WRMSR] = "wrmsr", [EXIT_IO] = "io", [EXIT_HLT] = "hlt",
 	[EXIT_HYPERCALL] = "hypercall", [EXIT_NPF] = "npf", [EXIT_SHUTDOWN] = "shutdown",
 	[EXIT_UD] = "ud", [EXIT_INVD] = "invd", [EXIT_MCE] = "mce",
-	[EXIT_ENTRY_FAILED] = "entry-failed", [EXIT_UNKNOWN] = "unknown",
+	[EXIT_ENTRY_FAILED] = "entry-failed", [EXIT_CR_ACCESS] = "cr", [EXIT_PAGE_FAULT] = "pf",
+	[EXIT_INVLPG] = "invlpg", [EXIT_UNKNOWN] = "unknown",
 };
 
 const char *exit_kind_name(enum vm_exit_kind k)
@@ -29,18 +31,18 @@ const char *exit_kind_name(enum vm_exit_kind k)
 
 enum guest_cpu_mode vcpu_cpu_mode(struct vcpu *v)
 {
-	u64 cr0, cr3, cr4, efer;
 	struct vseg cs;
-	virt_backend->get_paging(v, &cr0, &cr3, &cr4, &efer);
+	struct paging_regs p;
+	vcpu_get_paging(v, &p);
 	virt_backend->get_seg(v, SEG_CS, &cs);
-	if (!(cr0 & CR0_PE) || (virt_backend->get_rflags(v) & BIT(17)))
+	if (!(p.cr0 & CR0_PE) || (virt_backend->get_rflags(v) & BIT(17)))
 		return GUEST_MODE_REAL;
-	if ((efer & EFER_LMA) && (cs.attr & BIT(9)))
+	if ((p.efer & EFER_LMA) && (cs.attr & BIT(9)))
 		return GUEST_MODE_LONG64;
 	return (cs.attr & BIT(10)) ? GUEST_MODE_PROT32 : GUEST_MODE_PROT16;
 }
 
-static void vcpu_crash(struct vcpu *v, const char *what)
+void vcpu_crash(struct vcpu *v, const char *what)
 {
 	log_err("VM %s vCPU %u: %s", v->vm->name, v->id, what);
 	virt_backend->dump(v);
@@ -83,7 +85,9 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 		struct guest_paging p;
 		struct vseg cs;
 		struct insn_info info;
-		virt_backend->get_paging(v, &p.cr0, &p.cr3, &p.cr4, &p.efer);
+		struct paging_regs pr;
+		vcpu_get_paging(v, &pr);
+		p = (struct guest_paging){ pr.cr0, pr.cr3, pr.cr4, pr.efer };
 		virt_backend->get_seg(v, SEG_CS, &cs);
 		struct gpa_access mem = guest_mem_access(&v->vm->mem);
 		int n = insn_fetch_length(&mem, &p, cs.base, rip, mode, &info);
@@ -191,7 +195,7 @@ static void handle_npf(struct vcpu *v, const struct vm_exit *e)
 	u64 gpa = e->u.npf.gpa;
 	char msg[120];
 	if (mmio_owned(v, gpa)) {
-		if (mmio_emulate(v, gpa))
+		if (vcpu_emulate(v, gpa))
 			return;
 		umbra_snprintf(msg, sizeof(msg), "MMIO access at %#llx could not be completed",
 			       (unsigned long long)gpa);
@@ -243,6 +247,15 @@ bool vcpu_handle_exit(struct vcpu *v, struct vm_exit *e)
 		break;
 	case EXIT_NPF:
 		handle_npf(v, e);
+		break;
+	case EXIT_CR_ACCESS:
+		shadow_handle_cr_access(v, e);
+		break;
+	case EXIT_PAGE_FAULT:
+		shadow_handle_page_fault(v, e);
+		break;
+	case EXIT_INVLPG:
+		shadow_handle_invlpg(v, e);
 		break;
 	case EXIT_SHUTDOWN:
 		vcpu_crash(v, "triple fault (shutdown)");

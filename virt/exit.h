@@ -13,6 +13,8 @@ struct vm;
 /* Returns false when the VM is stopping (the vCPU loop ends). */
 bool vcpu_handle_exit(struct vcpu *v, struct vm_exit *e);
 const char *exit_kind_name(enum vm_exit_kind k);
+/* Stops the VM after a console message and a register dump. */
+void vcpu_crash(struct vcpu *v, const char *what);
 /* Injects an exception (no error code in real mode, as the CPU does). */
 void vcpu_inject_exception(struct vcpu *v, u8 vector, bool has_error, u32 error);
 /* Default operand/address size of the guest code now (from CS, CR0, EFER). */

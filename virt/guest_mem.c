@@ -109,6 +109,35 @@ void *guest_mem_ptr(struct guest_mem *m, u64 gpa)
 	return frame ? (char *)phys_to_virt(frame) + (gpa & (PAGE_SIZE - 1)) : NULL;
 }
 
+bool guest_mem_cmpxchg(struct guest_mem *m, u64 gpa, void *expected, const void *desired,
+		       unsigned len, bool *swapped)
+{
+	if (!len || len > 16 || (gpa & (PAGE_SIZE - 1)) + len > PAGE_SIZE)
+		return false;
+	void *p = guest_mem_ptr(m, gpa);
+	if (!p)
+		return false;
+	switch (len) {
+#define CMPXCHG_N(type)                                                                  \
+	*swapped = __atomic_compare_exchange_n((type *)p, (type *)expected, *(const type *)desired, \
+					       false, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST);      \
+	return true;
+	case 1: CMPXCHG_N(u8)
+	case 2: CMPXCHG_N(u16)
+	case 4: CMPXCHG_N(u32)
+	case 8: CMPXCHG_N(u64)
+#undef CMPXCHG_N
+	}
+	unsigned long f = spin_lock(&m->lock);
+	*swapped = !memcmp(p, expected, len);
+	if (*swapped)
+		memcpy(p, desired, len);
+	else
+		memcpy(expected, p, len);
+	spin_unlock(&m->lock, f);
+	return true;
+}
+
 static bool gm_copy(void *ctx, u64 gpa, void *buf, size_t len, bool write)
 {
 	struct guest_mem *m = ctx;

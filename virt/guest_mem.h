@@ -38,6 +38,12 @@ bool guest_mem_fault_in(struct guest_mem *m, u64 gpa);
 /* Host-virtual pointer to the byte at gpa (backing it if needed); NULL if
  * outside RAM or out of memory. Valid up to the end of that page. */
 void *guest_mem_ptr(struct guest_mem *m, u64 gpa);
+/* The emulator's compare-and-exchange on guest RAM (emu_ops.cmpxchg_phys):
+ * atomic for 1, 2, 4 and 8 bytes; 16 bytes are compared and written under
+ * the guest-memory lock, which only other emulated accesses respect.
+ * False: not RAM or crossing a page. */
+bool guest_mem_cmpxchg(struct guest_mem *m, u64 gpa, void *expected, const void *desired,
+		       unsigned len, bool *swapped);
 /* A struct gpa_access for this guest (copies across pages). */
 struct gpa_access guest_mem_access(struct guest_mem *m);
 

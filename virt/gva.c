@@ -27,10 +27,6 @@
  * (XD, protection keys, ignored bits) are not part of the address. */
 #define PTE_ADDR_MASK		0x000ffffffffff000ull
 #define PAE_CR3_MASK		0xffffffe0u	/* PDPT: CR3 bits 31:5 (§4.4.1) */
-/* PDPTE bits 2:1 and 8:5 are reserved (§4.4.1, Table 4-8): a MOV to CR3
- * with one set #GPs, so a guest can only have them if it never loaded this
- * CR3, or changed the PDPT since. */
-#define PAE_PDPTE_RSVD		0x1e6ull
 
 #define PT_INDEX_BITS		9
 #define PT_ENTRIES		512u
@@ -113,7 +109,9 @@ static bool walk_64(const struct gpa_access *m, u64 table, u64 va,
  * when CR3 is loaded (§4.4.1) and does not re-read them during a walk;
  * reading them from memory now is a simplification that only differs if the
  * guest edited its PDPT without reloading CR3, which is acceptable for
- * fetching bytes of an instruction that just exited.
+ * fetching bytes of an instruction that just exited. For the same reason a
+ * PDPTE's reserved bits are not checked: they could only be set since the
+ * load (a load with them #GPs), and the CPU used the loaded value.
  */
 static bool walk_pae(const struct gpa_access *m, const struct guest_paging *p,
 		     u64 gva, u64 *gpa)
@@ -122,7 +120,7 @@ static bool walk_pae(const struct gpa_access *m, const struct guest_paging *p,
 	u64 pdpte;
 
 	if (!read_u64(m, ((u32)p->cr3 & PAE_CR3_MASK) + (la >> 30) * 8, &pdpte) ||
-	    !(pdpte & PTE_P) || (pdpte & PAE_PDPTE_RSVD))
+	    !(pdpte & PTE_P))
 		return false;
 	return walk_64(m, pdpte & PTE_ADDR_MASK, la, 2, gpa);
 }

@@ -1,6 +1,9 @@
-/* Guest-physical accesses that are not RAM: the faulting instruction is
- * emulated (virt/emulate.c) and its memory operand goes to the device that
- * owns the address — the vCPU's own local APIC page and the IOAPIC. */
+/* Instructions the hardware could not complete by itself, emulated
+ * (virt/emulate.c): accesses to guest-physical addresses that are not RAM,
+ * whose memory operand goes to the device that owns the address (the
+ * vCPU's own local APIC page, the IOAPIC); and, under shadow paging, writes
+ * to write-protected guest page tables, which go to RAM and to the shadow
+ * MMU (virt/shadow_paging.c). */
 #include "kernel/log.h"
 #include "lib/printf.h"
 #include "lib/string.h"
@@ -8,6 +11,7 @@
 #include "virt/exit.h"
 #include "virt/gva.h"
 #include "virt/mmio.h"
+#include "virt/shadow_paging.h"
 #include "virt/vm.h"
 
 #define VEC_UD 6
@@ -79,15 +83,44 @@ static bool ctx_write(void *c, u64 gpa, const void *buf, unsigned len)
 	struct mmio_ctx *m = c;
 	if (mmio_owned(m->v, gpa))
 		return device_write(m->v, gpa, buf, len);
+	if (m->v->shadow)
+		return shadow_ram_write(m->v->vm, gpa, buf, len);
 	return m->ram.write(m->ram.ctx, gpa, buf, len);
+}
+
+static bool ctx_cmpxchg(void *c, u64 gpa, void *expected, const void *desired, unsigned len,
+			bool *swapped)
+{
+	struct mmio_ctx *m = c;
+	if (mmio_owned(m->v, gpa)) {
+		u8 cur[16];
+		if (len > sizeof(cur) || !device_read(m->v, gpa, cur, len))
+			return false;
+		*swapped = !memcmp(cur, expected, len);
+		if (*swapped)
+			return device_write(m->v, gpa, desired, len);
+		memcpy(expected, cur, len);
+		return true;
+	}
+	u8 old[16];
+	memcpy(old, expected, MIN(len, 16u));
+	if (!guest_mem_cmpxchg(&m->v->vm->mem, gpa, expected, desired, len, swapped))
+		return false;
+	if (*swapped && m->v->shadow)
+		mmu_guest_wrote(m->v->vm->mmu, gpa, old, desired, len);
+	return true;
 }
 
 /* The guest's own page tables. With nested paging the hardware already
  * walked them for this instruction, so a failed walk here means the tables
- * changed meanwhile: report a not-present #PF. */
+ * changed meanwhile: report a not-present #PF. Under shadow paging the
+ * hardware walked the shadow tables, so the guest's are walked here with
+ * all their rules (and A/D updates). */
 static bool ctx_translate(void *c, u64 linear, unsigned acc, u64 *gpa, struct emu_fault *fault)
 {
 	struct mmio_ctx *m = c;
+	if (m->v->shadow)
+		return shadow_translate(m->v, linear, acc, gpa, fault);
 	if (gva_translate(&m->ram, &m->paging, linear, gpa))
 		return true;
 	*fault = (struct emu_fault){ .vector = VEC_PF, .has_error = true, .error = acc, .cr2 = linear };
@@ -105,20 +138,25 @@ static void state_from_vcpu(struct vcpu *v, struct emu_state *s, struct mmio_ctx
 		virt_backend->get_seg(v, (enum vseg_index)i, &seg);
 		s->seg[i] = (struct emu_seg){ seg.sel, seg.attr, seg.limit, seg.base };
 	}
-	virt_backend->get_paging(v, &s->cr0, &s->cr3, &s->cr4, &s->efer);
+	struct paging_regs p;
+	vcpu_get_paging(v, &p);
+	s->cr0 = p.cr0;
+	s->cr3 = p.cr3;
+	s->cr4 = p.cr4;
+	s->efer = p.efer;
 	s->cpl = virt_backend->get_cpl(v);
 	s->mode = vcpu_cpu_mode(v);
 	m->paging = (struct guest_paging){ s->cr0, s->cr3, s->cr4, s->efer };
 }
 
-bool mmio_emulate(struct vcpu *v, u64 gpa)
+bool vcpu_emulate(struct vcpu *v, u64 gpa)
 {
 	struct mmio_ctx m = { .v = v, .ram = guest_mem_access(&v->vm->mem) };
 	struct emu_state s;
 	struct emu_fault fault;
 	struct emu_info info;
 	state_from_vcpu(v, &s, &m);
-	const struct emu_ops ops = { ctx_translate, ctx_read, ctx_write, NULL, &m };
+	const struct emu_ops ops = { ctx_translate, ctx_read, ctx_write, ctx_cmpxchg, &m };
 	enum emu_result r = emulate_one(&s, &ops, &fault, &info);
 	/* Whatever the result, *s is where the guest continues from: a REP
 	 * string op that faulted midway keeps its finished iterations. */
@@ -138,9 +176,15 @@ bool mmio_emulate(struct vcpu *v, u64 gpa)
 	case EMU_RETRY:
 		return true;
 	case EMU_UNHANDLED:
+		/* A write to a shadowed guest table the emulator does not
+		 * know: stop shadowing the page and let the guest run the
+		 * instruction itself (KVM's unprotect-and-retry). */
+		if (v->shadow && !mmio_owned(v, gpa) && gpa < v->vm->mem_bytes &&
+		    mmu_unprotect_gfn(v->vm->mmu, gpa >> 12))
+			return true;
 		emu_describe(&s, r, &fault, &info, msg, sizeof(msg));
-		log_warn("VM %s vCPU %u: %s (MMIO at %#llx): injecting #UD", v->vm->name, v->id, msg,
-			 (unsigned long long)gpa);
+		log_warn("VM %s vCPU %u: %s (at guest-physical %#llx): injecting #UD", v->vm->name,
+			 v->id, msg, (unsigned long long)gpa);
 		vcpu_inject_exception(v, VEC_UD, false, 0);
 		return true;
 	default:

@@ -4,6 +4,7 @@
  * intercepted at all. */
 #include "arch/x86/cpu.h"
 #include "virt/exit.h"
+#include "virt/shadow_paging.h"
 #include "virt/vm.h"
 
 #define MSR_IA32_TSC 0x10
@@ -61,7 +62,9 @@ bool vcpu_rdmsr(struct vcpu *v, u32 msr, u64 *val)
 		return true;
 	}
 	if (msr == MSR_EFER) {
-		*val = virt_backend->get_efer(v);
+		struct paging_regs p;
+		vcpu_get_paging(v, &p);
+		*val = p.efer;
 		return true;
 	}
 	if (msr == MSR_IA32_PAT) {
@@ -103,12 +106,12 @@ bool vcpu_wrmsr(struct vcpu *v, u32 msr, u64 val)
 		return true;
 	}
 	if (msr == MSR_EFER) {
-		u64 cr0, cr3, cr4, efer;
-		virt_backend->get_paging(v, &cr0, &cr3, &cr4, &efer);
+		struct paging_regs p;
+		vcpu_get_paging(v, &p);
 		/* LME may not change while paging is on (SDM 3 9.8.5). */
-		if ((cr0 & CR0_PG) && ((efer ^ val) & EFER_LME))
+		if ((p.cr0 & CR0_PG) && ((p.efer ^ val) & EFER_LME))
 			return false;
-		return virt_backend->set_efer(v, val);
+		return v->shadow ? shadow_set_efer(v, val) : virt_backend->set_efer(v, val);
 	}
 	if (msr == MSR_IA32_PAT) {
 		if (!pat_valid(val))

@@ -7,6 +7,7 @@
 #include "kernel/sched.h"
 #include "virt/devices.h"
 #include "virt/exit.h"
+#include "virt/shadow_paging.h"
 #include "virt/vcpu.h"
 #include "virt/vm.h"
 
@@ -79,6 +80,8 @@ static void process_init_sipi(struct vcpu *v)
 		for (int i = 0; i < 16; i++)
 			v->gpr[i] = 0;
 		virt_backend->vcpu_reset_real_mode(v, v->sipi_vector);
+		if (v->shadow)
+			shadow_vcpu_reset(v, 0x60000010); /* CD, NW, ET */
 		v->mp_state = VCPU_RUNNABLE;
 	}
 }
@@ -95,6 +98,8 @@ void vcpu_thread(void *arg)
 			thread_block(); /* parked until a SIPI (vcpu_kick wakes us) */
 			continue;
 		}
+		if (v->shadow && !shadow_prepare_entry(v))
+			break;
 		irq_disable();
 		if (this_cpu()->need_resched) {
 			irq_enable();
@@ -105,8 +110,11 @@ void vcpu_thread(void *arg)
 		 * comes after the look sees in_guest and sends the exit IPI. */
 		__atomic_store_n(&v->in_guest, true, __ATOMIC_SEQ_CST);
 		deliver_interrupts(v);
+		if (v->shadow)
+			shadow_flush_before_entry(v);
 		fpu_switch_to(v, v->fpu);
 		virt_backend->vcpu_run(v, &exit);
+		WRITE_ONCE(v->runs, v->runs + 1);
 		__atomic_store_n(&v->in_guest, false, __ATOMIC_SEQ_CST);
 		/* The host interrupt that ended the run (if any) is taken here. */
 		irq_enable();

@@ -14,9 +14,13 @@
 #include "virt/fwtables.h"
 #include "virt/loader_mb1.h"
 #include "virt/vcpu.h"
+#include "virt/shadow_paging.h"
 #include "virt/vm.h"
 
 /* The VM list and the host-CPU placement counter. */
+/* Umbra's mmu= option: the paging of VMs whose line says mmu=auto. */
+static enum vm_mmu default_mmu = VM_MMU_AUTO;
+
 static spinlock_t vms_lock = SPINLOCK_INIT;
 static struct list_head vms = LIST_HEAD_INIT(vms);
 static u32 vms_running;
@@ -40,10 +44,12 @@ static void vm_free(struct vm *vm)
 			continue;
 		timer_cancel_sync(&v->lapic.timer);
 		fpu_forget(v);
+		shadow_vcpu_destroy(v);
 		virt_backend->vcpu_destroy(v);
 		kfree(v);
 	}
 	timer_cancel_sync(&vm->pit.timer);
+	shadow_vm_destroy(vm);
 	guest_mem_destroy(&vm->mem);
 	kfree(vm);
 }
@@ -58,11 +64,16 @@ static struct vcpu *vcpu_create(struct vm *vm, u32 id, const struct mb1_boot *bo
 	vm->vcpus[id] = v;
 	if (virt_backend->vcpu_create(v) < 0)
 		return NULL;
+	if (vm->shadow && !shadow_vcpu_init(v))
+		return NULL;
 	vlapic_init(&v->lapic, v, id == 0);
 	v->mp_state = id == 0 ? VCPU_RUNNABLE : VCPU_WAIT_SIPI;
 	fpu_state_init(v->fpu);
 	virt_backend->vcpu_reset_protected32(v, boot->entry);
-	virt_backend->set_tdp_root(v, vm->mem.root);
+	if (vm->shadow)
+		shadow_vcpu_reset(v, CR0_PE | CR0_ET);
+	else
+		virt_backend->set_tdp_root(v, vm->mem.root);
 	v->gpr[RAX] = boot->eax;
 	v->gpr[RBX] = boot->ebx;
 	return v;
@@ -83,6 +94,13 @@ void vm_print_stats(const struct vm *vm)
 	log_info("%s", line);
 	log_info("VM %s memory: %llu KiB backed, %llu KiB nested page tables", vm->name,
 		 (unsigned long long)(vm->mem.pages * 4), (unsigned long long)(vm->mem.table_pages * 4));
+	if (vm->shadow)
+		shadow_print_stats(vm);
+}
+
+void vm_set_default_mmu(enum vm_mmu mmu)
+{
+	default_mmu = mmu;
 }
 
 /* Copies the VM's own modules into its memory, page-aligned after the
@@ -133,10 +151,22 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 	vm->nr_vcpus = cfg.vcpus;
 	spin_init(&vm->lock);
 	spin_init(&vm->dev_lock);
+	if (cfg.mmu == VM_MMU_TDP && !virt_has_tdp) {
+		log_err("VM %s refused: mmu=tdp, but this CPU has no usable nested paging", vm->name);
+		kfree(vm);
+		return NULL;
+	}
+	vm->shadow = !virt_has_tdp || cfg.mmu == VM_MMU_SHADOW ||
+		     (cfg.mmu == VM_MMU_AUTO && default_mmu == VM_MMU_SHADOW);
 	if (!guest_mem_init(&vm->mem, cfg.mem_bytes, virt_backend->tdp_format)) {
 		log_err("VM %s refused: cannot set up %llu MiB of guest memory", vm->name,
 			(unsigned long long)(cfg.mem_bytes >> 20));
 		kfree(vm);
+		return NULL;
+	}
+	if (vm->shadow && !shadow_vm_init(vm, cfg.shadow_pages)) {
+		log_err("VM %s refused: out of memory for shadow paging", vm->name);
+		vm_free(vm);
 		return NULL;
 	}
 	struct gpa_access mem = guest_mem_access(&vm->mem);
@@ -165,10 +195,10 @@ struct vm *vm_create_from_module(const void *image, size_t size, const char *cmd
 			return NULL;
 		}
 	}
-	log_info("VM %s: %llu MiB, %u vCPU%s, %u module%s, entry %#x, command line \"%s\"",
+	log_info("VM %s: %llu MiB, %u vCPU%s, %u module%s, %s paging, entry %#x, command line \"%s\"",
 		 vm->name, (unsigned long long)(cfg.mem_bytes >> 20), vm->nr_vcpus,
-		 vm->nr_vcpus == 1 ? "" : "s", nr_mods, nr_mods == 1 ? "" : "s", boot.entry,
-		 cfg.guest_cmdline);
+		 vm->nr_vcpus == 1 ? "" : "s", nr_mods, nr_mods == 1 ? "" : "s",
+		 vm->shadow ? "shadow" : "nested", boot.entry, cfg.guest_cmdline);
 
 	unsigned long f = spin_lock(&vms_lock);
 	if (list_empty(&vms))

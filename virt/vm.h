@@ -114,6 +114,8 @@ void vm_print_all_stats(void);
 void vm_console_input(u8 byte);
 void vm_console_next(void);
 void vm_set_print_stats(bool on);
+/* Umbra's own mmu= option (auto, tdp, shadow): the default for VMs. */
+void vm_set_default_mmu(enum vm_mmu mmu);
 u32 vm_count_running(void);
 /* Console commands (virt/monitor.c). */
 void monitor_start(void);

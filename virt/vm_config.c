@@ -16,7 +16,7 @@
 #define IMAGE_SUFFIX ".elf"
 
 struct seen {
-	bool name, mem, vcpus;
+	bool name, mem, vcpus, mmu, shadow_pages;
 };
 
 static bool is_blank(char c)
@@ -96,6 +96,29 @@ static bool set_vcpus(const char *val, struct vm_config *out, char *err,
 	return true;
 }
 
+static bool set_mmu(const char *val, struct vm_config *out, char *err, size_t errlen)
+{
+	if (!strcmp(val, "shadow"))
+		out->mmu = VM_MMU_SHADOW;
+	else if (!strcmp(val, "tdp"))
+		out->mmu = VM_MMU_TDP;
+	else if (!strcmp(val, "auto"))
+		out->mmu = VM_MMU_AUTO;
+	else
+		return fail_msg(err, errlen, "bad mmu= value '%s' (auto, tdp or shadow)", val);
+	return true;
+}
+
+static bool set_shadow_pages(const char *val, struct vm_config *out, char *err, size_t errlen)
+{
+	u64 v;
+	if (!parse_u64(val, &v) || v < VM_SHADOW_PAGES_MIN || v > VM_SHADOW_PAGES_MAX)
+		return fail_msg(err, errlen, "bad shadow_pages= value '%s' (%u-%u)", val,
+				VM_SHADOW_PAGES_MIN, VM_SHADOW_PAGES_MAX);
+	out->shadow_pages = (u32)v;
+	return true;
+}
+
 /* Applies one key=value word (split at the first '=' by the caller). */
 static bool apply_option(const char *key, const char *val, struct seen *seen,
 			 struct vm_config *out, char *err, size_t errlen)
@@ -112,9 +135,15 @@ static bool apply_option(const char *key, const char *val, struct seen *seen,
 	} else if (!strcmp(key, "vcpus")) {
 		flag = &seen->vcpus;
 		set = set_vcpus;
+	} else if (!strcmp(key, "mmu")) {
+		flag = &seen->mmu;
+		set = set_mmu;
+	} else if (!strcmp(key, "shadow_pages")) {
+		flag = &seen->shadow_pages;
+		set = set_shadow_pages;
 	} else {
 		return fail_msg(err, errlen,
-			    "unknown option '%s=' (known: name=, mem=, vcpus=)",
+			    "unknown option '%s=' (known: name=, mem=, vcpus=, mmu=, shadow_pages=)",
 			    key);
 	}
 	if (*flag)
@@ -207,13 +236,15 @@ bool vm_config_parse(const char *module_cmdline, u32 index,
 {
 	const char *line = module_cmdline ? module_cmdline : "";
 	const char *cursor = line, *dd_end = dashdash_end(line);
-	struct seen seen = { false, false, false };
+	struct seen seen = { 0 };
 	char word[WORD_BUF];
 	bool first = true;
 
 	memset(out, 0, sizeof(*out));
 	out->mem_bytes = VM_MEM_DEFAULT;
 	out->vcpus = VM_VCPUS_DEFAULT;
+	out->mmu = VM_MMU_AUTO;
+	out->shadow_pages = VM_SHADOW_PAGES_DEFAULT;
 	if (errlen)
 		err[0] = '\0';
 	while (cmdline_next_word(&cursor, word, sizeof(word))) {

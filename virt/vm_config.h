@@ -1,7 +1,13 @@
 /*
  * A VM's configuration, from its boot module's command line:
  *
- *     [IMAGE] [name=NAME] [mem=SIZE] [vcpus=N] [-- GUEST ARGUMENTS...]
+ *     [IMAGE] [name=NAME] [mem=SIZE] [vcpus=N] [mmu=auto|tdp|shadow]
+ *             [shadow_pages=N] [-- GUEST ARGUMENTS...]
+ *
+ * mmu=: nested paging (tdp) or shadow paging; auto (the default) takes
+ * nested paging when the CPU has it, or what Umbra's own mmu= option says.
+ * shadow_pages=: the most shadow page tables the VM may use (a bound on
+ * host memory: 4 KiB + 6 KiB of links each).
  *
  * IMAGE is an optional first word without '=' (the module's file name, as
  * QEMU's -initrd "guest.elf name=web" and our GRUB ISOs give it). Options are
@@ -28,12 +34,19 @@
 #define VM_MEM_MAX		(64ull << 30)
 #define VM_VCPUS_DEFAULT	1u
 #define VM_VCPUS_MAX		64u
+#define VM_SHADOW_PAGES_MIN	64u
+#define VM_SHADOW_PAGES_MAX	32768u
+#define VM_SHADOW_PAGES_DEFAULT	2048u
+
+enum vm_mmu { VM_MMU_AUTO, VM_MMU_TDP, VM_MMU_SHADOW };
 
 struct vm_config {
 	char name[VM_NAME_MAX + 1];
 	char image[VM_IMAGE_MAX + 1];	/* "" when the line had no image word */
 	u64 mem_bytes;			/* multiple of 4 KiB */
 	u32 vcpus;
+	enum vm_mmu mmu;
+	u32 shadow_pages;
 	char guest_cmdline[VM_GUEST_CMDLINE_MAX + 1];
 };
 

@@ -8,6 +8,7 @@
 #define RFLAGS_IF BIT(9)
 
 #define CR0_PE BIT(0)
+#define CR0_ET BIT(4)
 #define CR0_NE BIT(5)
 #define CR0_WP BIT(16)
 #define CR0_NW BIT(29)

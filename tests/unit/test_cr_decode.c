@@ -268,6 +268,8 @@ TEST(lmsw_smsw_memory)
 		{ GUEST_MODE_PROT16, { 0x67, 0x0f, 0x01, 0x36, 0x00 }, 4 }, /* [esi] */
 		/* 32-bit addressing (Tables 2-2, 2-3). */
 		{ GUEST_MODE_PROT32, { 0x0f, 0x01, 0x30 }, 3 },		/* lmsw [eax] */
+		{ GUEST_MODE_PROT32, { 0x0f, 0x01, 0x38 }, 3 },		/* invlpg [eax] */
+		{ GUEST_MODE_LONG64, { 0x0f, 0x01, 0x3d, 1, 2, 3, 4 }, 7 }, /* invlpg [rip+d32] */
 		{ GUEST_MODE_PROT32, { 0x0f, 0x01, 0x35, 1, 2, 3, 4 }, 7 }, /* [d32] */
 		{ GUEST_MODE_PROT32, { 0x0f, 0x01, 0x34, 0x24 }, 4 },	/* [esp] */
 		{ GUEST_MODE_PROT32, { 0x0f, 0x01, 0x34, 0x25, 1, 2, 3, 4 }, 8 },
@@ -316,7 +318,7 @@ TEST(lmsw_smsw_memory)
 		for (unsigned j = 0; j + 2 < t[i].len; j++) {
 			if (t[i].bytes[j] == 0x0f && t[i].bytes[j + 1] == 0x01) {
 				u8 reg = (t[i].bytes[j + 2] >> 3) & 7;
-				CHECK_EQ(d.op, reg == 6 ? CR_OP_LMSW : CR_OP_SMSW);
+				CHECK_EQ(d.op, reg == 6 ? CR_OP_LMSW : reg == 4 ? CR_OP_SMSW : CR_OP_INVLPG);
 				break;
 			}
 		}
@@ -404,7 +406,7 @@ TEST(refused)
 		{ { 0x0f, 0x01, 0xf8 }, 3, GUEST_MODE_LONG64 },		/* swapgs */
 		{ { 0x0f, 0x01, 0xd9 }, 3, GUEST_MODE_LONG64 },		/* vmmcall */
 		{ { 0x0f, 0x01, 0x00 }, 3, GUEST_MODE_PROT32 },		/* sgdt */
-		{ { 0x0f, 0x01, 0x38 }, 3, GUEST_MODE_PROT32 },		/* invlpg */
+		{ { 0x0f, 0x01, 0xf8 }, 3, GUEST_MODE_PROT32 },		/* /7 register form: not INVLPG */
 		{ { 0x0f, 0x01, 0x28 }, 3, GUEST_MODE_PROT32 },		/* /5 */
 		{ { 0x0f, 0x00, 0xe0 }, 3, GUEST_MODE_PROT32 },		/* verr */
 		{ { 0x0f, 0x05 }, 2, GUEST_MODE_LONG64 },		/* syscall */
@@ -511,7 +513,9 @@ TEST(fuzz)
 			unsigned asize = long64 ? (a67 ? 4 : 8) : (a67 != bits16) ? 2 : 4;
 			CHECK_EQ(op, 0x01);
 			CHECK(!lock);
-			CHECK_EQ(d.op, (reg & 7) == 6 ? CR_OP_LMSW : CR_OP_SMSW);
+			CHECK_EQ(d.op, (reg & 7) == 6 ? CR_OP_LMSW :
+				       (reg & 7) == 4 ? CR_OP_SMSW : CR_OP_INVLPG);
+			CHECK((reg & 7) != 7 || (modrm >> 6) != 3);
 			if ((modrm >> 6) == 3) {
 				CHECK_EQ(d.len, np + 3);
 				CHECK_EQ(d.gpr, gpr);
@@ -530,7 +534,7 @@ TEST(fuzz)
 			b[j] = (u8)unit_rng(&s);
 		if (decode(b, n, modes[iter & 3], &d)) {
 			CHECK(d.len >= 2 && d.len <= n && d.len <= 15);
-			CHECK(d.op <= CR_OP_SMSW && d.gpr >= -1 && d.gpr <= 15);
+			CHECK(d.op <= CR_OP_INVLPG && d.gpr >= -1 && d.gpr <= 15);
 		}
 	}
 }

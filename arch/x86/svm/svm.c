@@ -32,7 +32,7 @@ static bool asids_shared;
 static paddr_t hsave_pa[MAX_CPUS];
 static paddr_t host_vmcb_pa[MAX_CPUS];
 static paddr_t iopm_pa, msrpm_pa;
-static bool nrip_save;
+static bool nrip_save, decode_assists;
 static u32 nr_asids;
 static u32 next_asid = 1;
 
@@ -73,6 +73,7 @@ static bool svm_global_init(void)
 		msrpm_passthrough(passthrough[i]);
 	struct cpuid_regs r = cpuid(0x8000000a, 0);
 	nrip_save = r.edx & BIT(3);
+	decode_assists = r.edx & BIT(7);
 	nr_asids = r.ebx;
 	return true;
 }
@@ -309,6 +310,42 @@ static void svm_set_tdp_root(struct vcpu *v, paddr_t root)
 	c->n_cr3 = root;
 }
 
+/* Shadow paging (virt/shadow_paging.c): #PF, INVLPG and CR0/CR3/CR4 reads
+ * and writes exit; nested paging stays off. */
+static bool svm_shadow_enable(struct vcpu *v)
+{
+	struct vmcb_control *c = &vmcb_of(v)->control;
+	c->np_enable = 0;
+	c->intercept_cr |= SVM_INTERCEPT_CR_SHADOW;
+	c->intercept_exceptions |= BIT(14);
+	c->intercept_misc1 |= INTERCEPT_MISC1_INVLPG;
+	return true;
+}
+
+static void svm_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
+				   const struct paging_regs *hw)
+{
+	(void)guest; /* reads of CR0/CR3/CR4 and EFER exit: the generic code answers */
+	struct vmcb_save *s = &vmcb_of(v)->save;
+	s->cr0 = hw->cr0;
+	s->cr3 = hw->cr3;
+	s->cr4 = hw->cr4;
+	s->efer = hw->efer | EFER_SVME;
+}
+
+static void svm_flush_guest_tlb(struct vcpu *v) { svm(v)->flush_tlb = true; }
+
+static void decode_cr(struct vm_exit *e, u64 code, u64 info1)
+{
+	e->kind = EXIT_CR_ACCESS;
+	bool write = code >= SVM_EXIT_CR0_WRITE;
+	e->u.cr.cr = (u8)(code & 0xf);
+	e->u.cr.op = write ? CR_OP_MOV_TO : CR_OP_MOV_FROM;
+	e->u.cr.gpr = -1; /* the generic code decodes the instruction */
+	if (decode_assists && (info1 & SVM_CR_INFO_MOV))
+		e->u.cr.gpr = (s8)(info1 & SVM_CR_INFO_GPR_MASK);
+}
+
 static void decode_ioio(struct vm_exit *e, u64 info1)
 {
 	e->kind = EXIT_IO;
@@ -385,6 +422,24 @@ static void svm_decode_exit(struct vcpu *v, struct vm_exit *e)
 		break;
 	case SVM_EXIT_EXCP_BASE + 18:
 		e->kind = EXIT_MCE;
+		break;
+	case SVM_EXIT_CR0_READ:
+	case SVM_EXIT_CR0_READ + 3:
+	case SVM_EXIT_CR0_READ + 4:
+	case SVM_EXIT_CR0_WRITE:
+	case SVM_EXIT_CR0_WRITE + 3:
+	case SVM_EXIT_CR0_WRITE + 4:
+		decode_cr(e, code, info1);
+		break;
+	case SVM_EXIT_EXCP_BASE + 14:
+		/* EXITINFO1 the error code, EXITINFO2 the address; CR2 is
+		 * not written (APM 15.12.15). */
+		e->kind = EXIT_PAGE_FAULT;
+		e->u.pf.error_code = (u32)info1;
+		e->u.pf.addr = vm->control.exit_info2;
+		break;
+	case SVM_EXIT_INVLPG:
+		e->kind = EXIT_INVLPG;
 		break;
 	case SVM_EXIT_INVALID:
 		e->kind = EXIT_ENTRY_FAILED;
@@ -480,5 +535,8 @@ const struct virt_backend_ops svm_backend_ops = {
 	.event_pending = svm_event_pending,
 	.tdp_format = &tdp_format_npt,
 	.set_tdp_root = svm_set_tdp_root,
+	.shadow_enable = svm_shadow_enable,
+	.load_shadow_paging = svm_load_shadow_paging,
+	.flush_guest_tlb = svm_flush_guest_tlb,
 	.dump = svm_dump,
 };

@@ -103,6 +103,7 @@ _Static_assert(sizeof(struct vmcb) == 0x1000, "VMCB is one page");
 #define INTERCEPT_MISC1_VINTR BIT(4)
 #define INTERCEPT_MISC1_CPUID BIT(18)
 #define INTERCEPT_MISC1_INVD BIT(22)
+#define INTERCEPT_MISC1_INVLPG BIT(25)
 #define INTERCEPT_MISC1_HLT BIT(24)
 #define INTERCEPT_MISC1_IOIO BIT(27)
 #define INTERCEPT_MISC1_MSR BIT(28)
@@ -119,6 +120,14 @@ _Static_assert(sizeof(struct vmcb) == 0x1000, "VMCB is one page");
 #define INTERCEPT_MISC2_MWAIT_COND BIT(12)
 
 /* EXITCODE values (APM vol. 2, appendix C). */
+#define SVM_EXIT_CR0_READ 0x00    /* + n: read of CRn */
+#define SVM_EXIT_CR0_WRITE 0x10   /* + n: write of CRn */
+#define SVM_EXIT_INVLPG 0x79
+/* Decode assists (APM 15.33.1): EXITINFO1 of a CR exit. */
+#define SVM_CR_INFO_MOV BIT(63)   /* a MOV CR (else CLTS/LMSW/SMSW) */
+#define SVM_CR_INFO_GPR_MASK 0xf
+/* CR0, CR3 and CR4, reads (bits 0-15) and writes (bits 16-31). */
+#define SVM_INTERCEPT_CR_SHADOW 0x00190019u
 #define SVM_EXIT_EXCP_BASE 0x40
 #define SVM_EXIT_INTR 0x60
 #define SVM_EXIT_NMI 0x61
