@@ -285,10 +285,15 @@ static enum mmu_fault_result install(struct mmu_vcpu *mv, u64 gva, u32 access,
 			u64 e = w->pte[level - 1];
 			gfn = r.gpte_4byte ? (e & 0xfffff000u) >> 12 : (e & SPTE_ADDR_MASK) >> 12;
 		} else {
-			/* Below a guest large page (or paging off): linear. */
+			/* Below a guest large page (or paging off): linear. The
+			 * rights include the large entry's D bit (no write
+			 * before it is set), so that two guest entries mapping
+			 * the same page, one dirty and one clean, get different
+			 * direct pages (as KVM's role.access). */
+			bool dirty = w->nlevels == 0 || (w->pte[w->level - 1] & PT_D);
 			r.direct = 1;
 			r.gpte_4byte = 0;
-			r.access = (w->writable ? ACC_WRITE : 0) | (w->user ? ACC_USER : 0) |
+			r.access = (w->writable && dirty ? ACC_WRITE : 0) | (w->user ? ACC_USER : 0) |
 				   (w->executable ? ACC_EXEC : 0);
 			gfn = (w->gpa >> 12) & ~((1ull << (9 * (level - 1))) - 1);
 		}

@@ -695,6 +695,81 @@ TEST(random_guest_edits)
 	mmu_stop();
 }
 
+/*
+ * The same for a 32-bit guest: its 1024-entry tables are shadowed by two
+ * (PT) or four (PD) shadow tables each (role.quadrant), so its edits must
+ * reach the right quadrant and, for a PDE, both 2 MiB halves of the 4 MiB
+ * it maps. The linear map is 4 MiB pages at 0xfe000000.
+ */
+TEST(random_guest_edits_32bit)
+{
+	reset_guest();
+	mmu_start(96);
+	u64 seed = 0x3232;
+	enum { NSPACES = 3, NTABLES = 40 };
+	static const u32 pd_idx[8] = { 0, 1, 255, 256, 511, 512, 767, 768 };
+	static const u32 pt_idx[8] = { 0, 1, 2, 511, 512, 513, 1022, 1023 };
+	u64 tables[NTABLES];
+	for (int i = 0; i < NTABLES; i++)
+		tables[i] = alloc_gfn();
+	const u64 lin_base = 0xfe000000u;
+	for (int i = 0; i < NTABLES; i++) {
+		u32 *t = gptr(tables[i] << 12);
+		for (int j = 0; j < 1024; j++) {
+			u64 r = unit_rng(&seed);
+			u64 target = (r & 15) ? tables[r % NTABLES] : (64 + r % 512);
+			t[j] = (u32)(target << 12) | (u32)((r >> 50) & 0x66) | (u32)(PT_P | PT_RW | PT_US);
+		}
+		if (i < NSPACES)
+			for (u32 k = 0; k < 8; k++) /* PDEs 1016-1023: 4 MiB pages of all RAM */
+				t[1016 + k] = (k << 22) | (u32)(PT_P | PT_RW | PT_PS);
+	}
+	gctx.rflags = 0;
+	CHECK(guest_load(CR0_PG | CR0_WP | 1, tables[0] << 12, CR4_PSE | CR4_SMEP, 0));
+	unsigned long before = n_mismatch;
+	for (int it = 0; it < 30000; it++) {
+		u64 r = unit_rng(&seed);
+		u64 gva = ((u64)pd_idx[(r >> 8) % 8] << 22) | ((u64)pt_idx[(r >> 12) % 8] << 12);
+		switch (r % 8) {
+		case 0: /* switch address space */
+			CHECK(guest_load(gctx.cr0, tables[(r >> 8) % NSPACES] << 12, gctx.cr4, 0));
+			break;
+		case 1:
+		case 2: { /* edit an entry the walk of gva uses, through the linear map */
+			struct walk_result w;
+			struct walk_ctx c = gctx;
+			guest_walk(&gmem, &c, gva, 0, &w);
+			int l = 1 + (int)((r >> 24) % 2);
+			if (w.nlevels == 0 || l < w.level || w.status == WALK_BAD_GPA)
+				break;
+			u64 pte_gpa = w.pte_gpa[l - 1];
+			if (l == 2 && (pte_gpa & 4095) >= 1016 * 4)
+				break; /* keep the linear map */
+			u64 target = (r & (3ull << 30)) ? tables[(r >> 32) % NTABLES] : (64 + (r >> 32) % 512);
+			u32 val = (u32)(target << 12) | (u32)((r >> 40) & 0xe7);
+			if (r & BIT(29))
+				val |= PT_P;
+			if (val & PT_PS)
+				val &= ~0x3fe000u; /* a valid 4 MiB frame */
+			struct result res = sim_access(lin_base + pte_gpa, WALK_WRITE, val, 4);
+			CHECK_EQ(res.out, OUT_OK);
+			CHECK_EQ(*(u32 *)gptr(pte_gpa), val);
+			guest_flush();
+			if (!check_access(gva, accesses[(r >> 48) % ARRAY_SIZE(accesses)], "32-bit edit"))
+				unit_current_failed = 1;
+			break;
+		}
+		default:
+			if (!check_access(gva | ((r >> 40) & 0xfff), accesses[(r >> 32) % ARRAY_SIZE(accesses)],
+					  "32-bit edits"))
+				unit_current_failed = 1;
+		}
+	}
+	CHECK_EQ(n_mismatch, before);
+	CHECK(mmu.stats.pt_writes > 100);
+	mmu_stop();
+}
+
 /* Fuzz: random bytes as page tables in every format, random registers;
  * everything must match the reference and nothing may crash. */
 TEST(fuzz_tables)
@@ -807,6 +882,7 @@ int main(void)
 	RUN(aliased_page);
 	RUN(reclaim_bounded_pool);
 	RUN(random_guest_edits);
+	RUN(random_guest_edits_32bit);
 	RUN(fuzz_tables);
 	RUN(permission_matrix_4level);
 	fprintf(stderr, "shadow: %lu accesses compared, %lu remote flushes\n", n_access, flushes);
