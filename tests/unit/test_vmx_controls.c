@@ -744,6 +744,15 @@ TEST(guest_state_shadow_paging_passes)
 		g.seg[i] = (struct vmx_seg_state){ 0x23, 0xffffffff, 0xc0f3, 0 };
 	g.seg[1] = (struct vmx_seg_state){ 0x1b, 0xffffffff, 0xc0fb, 0 };
 	CHECK(vmx_check_guest_state(&c, &g, &f));
+	/* Without the EFER/PAT controls (bx_generic) VM entry checks neither
+	 * field: it takes LMA/LME from "IA-32e mode guest". */
+	struct vmx_cap_msrs gm = bx_generic();
+	struct vmx_config gc;
+	CHECK(vmx_config_compute(&gm, &gc));
+	struct vmx_guest_state gg = shadow_state(&gc);
+	gg.efer = EFER_LME; /* stale, not loaded */
+	gg.pat = ~0ull;
+	CHECK(vmx_check_guest_state(&gc, &gg, &f));
 	/* Virtual-8086 mode under shadow paging. */
 	g = shadow_state(&c);
 	g.rflags |= BIT(17);

@@ -17,6 +17,7 @@
 #include "kernel/log.h"
 #include "kernel/percpu.h"
 #include "kernel/smp_call.h"
+#include "lib/printf.h"
 #include "lib/string.h"
 #include "mm/frame.h"
 #include "mm/kmalloc.h"
@@ -30,10 +31,12 @@
 #define AR_TO_SVM(ar) (((ar) & 0xffu) | (((ar) >> 4) & 0xf00u))
 
 struct vmx_config vmx_cfg;
+struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl;
 static struct vmx_cap_msrs vmx_caps;
 static bool global_ok;
 static paddr_t vmxon_region[MAX_CPUS];
 static bool vmx_on[MAX_CPUS];
+static u64 cpu_efer[MAX_CPUS]; /* without the EFER controls: EFER as last written */
 static struct vmx_vcpu *current_vmcs[MAX_CPUS];
 
 /* ---- machine-wide setup ------------------------------------------------- */
@@ -70,19 +73,48 @@ static bool vmx_global_init(void)
 		log_err("vmx: cannot run guests: %s%s%s", vmx_cfg.refusal,
 			vmx_cfg.refusal_detail ? " -- " : "",
 			vmx_cfg.refusal_detail ? vmx_cfg.refusal_detail : "");
+		if (vmx_cfg.tdp_fallback)
+			log_err("vmx: no EPT either: %s -- %s", vmx_cfg.tdp_fallback,
+				vmx_cfg.tdp_fallback_detail);
 		return false;
 	}
 	const struct vmx_config *c = &vmx_cfg;
-	log_info("vmx: controls pin %#x proc %#x proc2 %#x exit %#x entry %#x; CR0 mask %#llx, "
-		 "CR4 mask %#llx", c->pin, c->proc, c->proc2, c->exit, c->entry,
-		 (unsigned long long)c->cr0_guest_host_mask,
-		 (unsigned long long)c->cr4_guest_host_mask);
-	log_info("vmx: EPT (INVEPT %s-context), VPID %s, unrestricted guest, TPR shadow %s",
-		 c->invept_type == INVEPT_TYPE_SINGLE_CONTEXT ? "single" : "all",
-		 c->vpid ? (c->invvpid_type == INVVPID_TYPE_SINGLE_CONTEXT
-				    ? "yes (INVVPID single-context)"
-				    : "yes (INVVPID all-context)")
-			 : "no", c->tpr_shadow ? "yes" : "no");
+	vmx_vm_controls(c, false, &vmx_tdp_ctl);
+	vmx_vm_controls(c, true, &vmx_shadow_ctl);
+	/* The capability MSRs decide whether EPT VMs can run at all (INVEPT,
+	 * write-back, EFER/PAT switching...), more than the CPUID-level view
+	 * virt_backend_select() had. */
+	virt_has_tdp = c->tdp;
+	const char *vpid = c->vpid ? (c->invvpid_type == INVVPID_TYPE_SINGLE_CONTEXT
+					      ? "yes (INVVPID single-context)"
+					      : "yes (INVVPID all-context)")
+				   : "no";
+	if (c->tdp) {
+		log_info("vmx: controls pin %#x proc %#x proc2 %#x exit %#x entry %#x; CR0 mask "
+			 "%#llx, CR4 mask %#llx", c->pin, c->proc, c->proc2, c->exit, c->entry,
+			 (unsigned long long)c->cr0_guest_host_mask,
+			 (unsigned long long)c->cr4_guest_host_mask);
+		log_info("vmx: EPT (INVEPT %s-context), VPID %s, unrestricted guest, TPR shadow %s",
+			 c->invept_type == INVEPT_TYPE_SINGLE_CONTEXT ? "single" : "all", vpid,
+			 c->tpr_shadow ? "yes" : "no");
+	} else {
+		log_info("vmx: controls pin %#x exit %#x entry %#x", c->pin, c->exit, c->entry);
+		log_info("vmx: every VM runs with shadow paging: %s (%s). VPID %s, TPR shadow %s, "
+			 "EFER/PAT switching %s/%s", c->tdp_fallback, c->tdp_fallback_detail, vpid,
+			 c->tpr_shadow ? "yes" : "no", c->efer_controls ? "yes" : "no",
+			 c->pat_controls ? "yes" : "no");
+	}
+	if (c->shadow)
+		log_info("vmx: shadow paging: proc %#x proc2 %#x, exceptions %#x, PFEC mask/match "
+			 "%#x/%#x, CR0 mask %#llx, CR4 mask %#llx, real CR0 must-1 %#llx",
+			 vmx_shadow_ctl.proc, vmx_shadow_ctl.proc2, vmx_shadow_ctl.exception_bitmap,
+			 vmx_shadow_ctl.pfec_mask, vmx_shadow_ctl.pfec_match,
+			 (unsigned long long)vmx_shadow_ctl.cr0_guest_host_mask,
+			 (unsigned long long)vmx_shadow_ctl.cr4_guest_host_mask,
+			 (unsigned long long)vmx_shadow_ctl.cr0_must1);
+	else
+		log_warn("vmx: no shadow paging (%s cannot be set): every VM runs with EPT",
+			 c->shadow_missing);
 	if (c->vpid_fallback)
 		log_warn("vmx: %s", c->vpid_fallback);
 	if (!vmx_bitmaps_init()) {
@@ -146,6 +178,7 @@ static bool vmx_cpu_enable(void)
 		return false;
 	}
 	vmx_on[cpu] = true;
+	cpu_efer[cpu] = rdmsr(MSR_EFER);
 	/* Nothing cached from before VMXON (firmware, a previous kernel) may
 	 * tag the VPIDs and EPTPs Umbra hands out. */
 	if (vmx_caps.ept_vpid_cap & EPT_CAP_INVEPT_ALL_CONTEXT)
@@ -179,6 +212,21 @@ void vmcs_write(u64 field, u64 value)
 		      vmx_instruction_error_name((u32)vmread(VMCS_VM_INSTRUCTION_ERROR)));
 }
 
+/* Shadow paging: the registers the hardware runs, and the guest's view in
+ * the read shadows. With all CR0/CR4 bits host-owned, the guest reads the
+ * read shadows only. "IA-32e mode guest" follows the real EFER.LMA. Without
+ * EPT, VM entry loads the PAE PDPTEs from CR3 itself (26.3.2.4). */
+static void write_shadow_paging(struct vmx_vcpu *s)
+{
+	const struct paging_regs *g = &s->paging_guest, *hw = &s->paging_hw;
+	vmcs_write(VMCS_CR0_READ_SHADOW, g->cr0);
+	vmcs_write(VMCS_CR4_READ_SHADOW, g->cr4);
+	vmcs_write(VMCS_GUEST_CR0, vmx_shadow_cr0_real(&vmx_cfg, hw->cr0));
+	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, hw->cr4));
+	vmcs_write(VMCS_GUEST_CR3, hw->cr3);
+	vmx_set_guest_efer(s, vmx_shadow_efer_real(hw->efer));
+}
+
 static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 {
 	if (s->pending & VMX_PENDING_RESET) {
@@ -187,7 +235,9 @@ static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 	}
 	if (s->pending & VMX_PENDING_RESET_REAL)
 		vmcs_setup_guest_real_mode(v, s->reset_vector);
-	if (s->pending & VMX_PENDING_EPTP) {
+	if (s->pending & VMX_PENDING_PAGING)
+		write_shadow_paging(s);
+	if ((s->pending & VMX_PENDING_EPTP) && (s->proc2 & PROC2_ENABLE_EPT)) {
 		vmcs_write(VMCS_EPT_POINTER, s->eptp);
 		s->flush_pending = true;
 	}
@@ -209,7 +259,7 @@ struct vmx_vcpu *vmx_load(struct vcpu *v)
 		if (s->cpu < 0) {
 			vmcs_setup_controls(v);
 			vmcs_setup_host();
-			vmcs_setup_guest_power_on();
+			vmcs_setup_guest_power_on(v);
 			s->cpu = (int)cpu;
 			s->flush_pending = true;
 		}
@@ -238,6 +288,13 @@ void vmx_write(struct vcpu *v, u64 field, u64 value)
 
 /* ---- vCPU lifetime ------------------------------------------------------ */
 
+static void use_controls(struct vmx_vcpu *s, const struct vmx_vm_controls *ctl)
+{
+	s->ctl = ctl;
+	s->proc = ctl->proc;
+	s->proc2 = s->vpid ? ctl->proc2 : ctl->proc2 & ~PROC2_ENABLE_VPID;
+}
+
 static int vmx_vcpu_create(struct vcpu *v)
 {
 	struct vmx_vcpu *s = kzalloc(sizeof(*s));
@@ -262,9 +319,11 @@ static int vmx_vcpu_create(struct vcpu *v)
 	*(u32 *)phys_to_virt(s->vmcs_pa) = vmx_cfg.revision;
 	if (!vmclear(s->vmcs_pa))
 		return -1;
-	s->proc = vmx_cfg.proc;
 	if (vmx_cfg.vpid)
 		s->vpid = vmx_vpid_alloc();
+	/* EPT when the CPU can; shadow_enable switches to shadow paging
+	 * (required without EPT: vmx_vcpu_run refuses otherwise). */
+	use_controls(s, vmx_cfg.tdp ? &vmx_tdp_ctl : &vmx_shadow_ctl);
 	return 0;
 }
 
@@ -296,12 +355,25 @@ static void vmx_vcpu_destroy(struct vcpu *v)
 	v->arch = NULL;
 }
 
-/* Resets are applied at the next load of the VMCS, on the vCPU's own CPU. */
+/* Resets are applied at the next load of the VMCS, on the vCPU's own CPU.
+ * Under shadow paging they leave the hardware's CR0 (paging off), which VMX
+ * cannot run without unrestricted guest: the generic code loads the shadow
+ * paging registers (load_shadow_paging) before the next entry, and a
+ * paging load recorded before the reset no longer counts. */
+static void reset_shadow_view(struct vmx_vcpu *s, u64 cr0)
+{
+	if (!s->shadow)
+		return;
+	s->paging_guest = (struct paging_regs){ .cr0 = cr0 };
+	s->pending &= ~VMX_PENDING_PAGING;
+}
+
 static void vmx_vcpu_reset_protected32(struct vcpu *v, u32 eip)
 {
 	struct vmx_vcpu *s = vmx(v);
 	s->reset_eip = eip;
 	s->pending = (s->pending & ~VMX_PENDING_RESET_REAL) | VMX_PENDING_RESET;
+	reset_shadow_view(s, VMX_RESET_CR0_PROTECTED32);
 }
 
 static void vmx_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
@@ -309,14 +381,67 @@ static void vmx_vcpu_reset_real_mode(struct vcpu *v, u8 vector)
 	struct vmx_vcpu *s = vmx(v);
 	s->reset_vector = vector;
 	s->pending = (s->pending & ~VMX_PENDING_RESET) | VMX_PENDING_RESET_REAL;
+	reset_shadow_view(s, VMX_RESET_CR0_REAL);
 }
 
+/* Shadow-paging VMs have no EPT (the field may not even exist): their
+ * guest_mem tables are only Umbra's p2m. */
 static void vmx_set_tdp_root(struct vcpu *v, paddr_t root)
 {
 	struct vmx_vcpu *s = vmx(v);
 	s->eptp = ept_pointer(root);
-	s->pending |= VMX_PENDING_EPTP;
+	if (!s->shadow)
+		s->pending |= VMX_PENDING_EPTP;
 }
+
+/* ---- shadow paging ------------------------------------------------------ */
+
+/* At vCPU creation, before its VMCS is first loaded: only records the
+ * controls, which the first load writes (one CPU per VMCS). */
+static bool vmx_shadow_enable(struct vcpu *v)
+{
+	struct vmx_vcpu *s = vmx(v);
+	if (!vmx_cfg.shadow) {
+		log_err("vmx: VM %s: this CPU cannot run shadow paging (%s cannot be set)",
+			v->vm->name, vmx_cfg.shadow_missing);
+		return false;
+	}
+	if (s->cpu >= 0) {
+		log_err("vmx: VM %s vCPU %u: shadow paging must be enabled before the vCPU first "
+			"runs", v->vm->name, v->id);
+		return false;
+	}
+	s->shadow = true;
+	use_controls(s, &vmx_shadow_ctl);
+	s->pending &= ~VMX_PENDING_EPTP;
+	/* The view a reset recorded before this call (none: reset state). */
+	if (s->pending & VMX_PENDING_RESET)
+		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_PROTECTED32 };
+	else if (s->pending & VMX_PENDING_RESET_REAL)
+		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_REAL };
+	return true;
+}
+
+/* Called on every guest CR0/CR3/CR4/EFER change the generic code emulates,
+ * possibly on the creating CPU: recorded, written at the next load. */
+static void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
+				   const struct paging_regs *hw)
+{
+	struct vmx_vcpu *s = vmx(v);
+	s->paging_guest = *guest;
+	s->paging_hw = *hw;
+	s->pending |= VMX_PENDING_PAGING;
+}
+
+/* From any CPU. With VPIDs the TLB keeps this vCPU's linear mappings across
+ * VM entries and exits, whatever GUEST_CR3 is (29.4.3): INVVPID before the
+ * next entry. Without, every VM entry flushes them already. */
+static void vmx_flush_guest_tlb(struct vcpu *v)
+{
+	__atomic_store_n(&vmx(v)->flush_pending, true, __ATOMIC_SEQ_CST);
+}
+
+bool vmx_has_tdp(void) { return vmx_cfg.tdp; }
 
 /* ---- registers ---------------------------------------------------------- */
 
@@ -377,6 +502,15 @@ static void vmx_get_seg(struct vcpu *v, enum vseg_index i, struct vseg *out)
  * host-owned ones from the read shadow (25.6.6). */
 static void vmx_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *efer)
 {
+	struct vmx_vcpu *s = vmx(v);
+	if (s->shadow) {
+		/* The guest's view: what the read shadows hold, and its CR3. */
+		*cr0 = s->paging_guest.cr0;
+		*cr3 = s->paging_guest.cr3;
+		*cr4 = s->paging_guest.cr4;
+		*efer = s->paging_guest.efer;
+		return;
+	}
 	unsigned long f = irq_save();
 	vmx_load(v);
 	*cr0 = vmx_cr_guest_view(vmread(VMCS_GUEST_CR0), vmread(VMCS_CR0_READ_SHADOW),
@@ -384,18 +518,44 @@ static void vmx_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *ef
 	*cr4 = vmx_cr_guest_view(vmread(VMCS_GUEST_CR4), vmread(VMCS_CR4_READ_SHADOW),
 				 vmx_cfg.cr4_guest_host_mask);
 	*cr3 = vmread(VMCS_GUEST_CR3);
-	*efer = vmread(VMCS_GUEST_IA32_EFER);
+	*efer = vmx_guest_efer(vmx(v));
 	irq_restore(f);
 }
 
-static u64 vmx_get_efer(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_IA32_EFER); }
-
-/* "IA-32e mode guest" must equal EFER.LMA at entry (26.3.1.1). Exits keep
- * it right when VMX_MISC bit 5 says so; otherwise after each exit, and
- * whenever Umbra changes LMA itself. Current VMCS, interrupts off. */
-void vmx_sync_ia32e_mode(void)
+static u64 vmx_get_efer(struct vcpu *v)
 {
-	u64 efer = vmread(VMCS_GUEST_IA32_EFER);
+	struct vmx_vcpu *s = vmx(v);
+	if (s->shadow)
+		return s->paging_guest.efer;
+	unsigned long f = irq_save();
+	vmx_load(v);
+	u64 efer = vmx_guest_efer(s);
+	irq_restore(f);
+	return efer;
+}
+
+u64 vmx_guest_efer(struct vmx_vcpu *s)
+{
+	return vmx_cfg.efer_controls ? vmread(VMCS_GUEST_IA32_EFER) : s->efer;
+}
+
+void vmx_set_guest_efer(struct vmx_vcpu *s, u64 efer)
+{
+	if (vmx_cfg.efer_controls)
+		vmcs_write(VMCS_GUEST_IA32_EFER, efer);
+	else
+		s->efer = efer;
+	vmx_sync_ia32e_mode(s);
+}
+
+/* "IA-32e mode guest" must equal EFER.LMA at entry (26.3.1.1); without
+ * "load IA32_EFER" it sets LMA (and LME, with CR0.PG=1) itself (26.3.2.1).
+ * Exits keep it right when VMX_MISC bit 5 says so; otherwise after each
+ * exit, and whenever Umbra changes LMA itself. Current VMCS, interrupts
+ * off. */
+void vmx_sync_ia32e_mode(struct vmx_vcpu *s)
+{
+	u64 efer = vmx_guest_efer(s);
 	u32 entry = (u32)vmread(VMCS_ENTRY_CTLS);
 	u32 want = (efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST
 				     : entry & ~ENTRY_IA32E_MODE_GUEST;
@@ -407,18 +567,49 @@ static bool vmx_set_efer(struct vcpu *v, u64 efer)
 {
 	if (efer & ~EFER_GUEST_ALLOWED)
 		return false;
+	struct vmx_vcpu *s = vmx(v);
+	if (s->shadow) {
+		/* The generic shadow-paging code normally loads EFER with the
+		 * other paging registers; this keeps LMA, as below. */
+		struct paging_regs g = s->paging_guest, hw = s->paging_hw;
+		g.efer = (efer & ~EFER_LMA) | (g.efer & EFER_LMA);
+		hw.efer = (efer & ~EFER_LMA) | (hw.efer & EFER_LMA);
+		if (s->pending & VMX_PENDING_PAGING) {
+			vmx_load_shadow_paging(v, &g, &hw);
+			return true;
+		}
+		s->paging_guest = g;
+		s->paging_hw.efer = hw.efer;
+		unsigned long f = irq_save();
+		vmx_load(v);
+		vmx_set_guest_efer(s, vmx_shadow_efer_real(hw.efer));
+		irq_restore(f);
+		return true;
+	}
 	unsigned long f = irq_save();
 	vmx_load(v);
 	/* LMA is the CPU's to set (when paging turns on with LME). */
-	u64 old = vmread(VMCS_GUEST_IA32_EFER);
-	vmcs_write(VMCS_GUEST_IA32_EFER, (efer & ~EFER_LMA) | (old & EFER_LMA));
-	vmx_sync_ia32e_mode();
+	u64 old = vmx_guest_efer(s);
+	vmx_set_guest_efer(s, (efer & ~EFER_LMA) | (old & EFER_LMA));
 	irq_restore(f);
 	return true;
 }
 
-static u64 vmx_get_pat(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_IA32_PAT); }
-static void vmx_set_pat(struct vcpu *v, u64 pat) { vmx_write(v, VMCS_GUEST_IA32_PAT, pat); }
+/* Without the PAT controls (shadow paging only) the guest's PAT is kept but
+ * the host's stays in effect: memory types are then those of the host's
+ * PAT for the PAT/PCD/PWT bits of the shadow entries. */
+static u64 vmx_get_pat(struct vcpu *v)
+{
+	return vmx_cfg.pat_controls ? vmx_read(v, VMCS_GUEST_IA32_PAT) : vmx(v)->pat;
+}
+
+static void vmx_set_pat(struct vcpu *v, u64 pat)
+{
+	if (vmx_cfg.pat_controls)
+		vmx_write(v, VMCS_GUEST_IA32_PAT, pat);
+	else
+		vmx(v)->pat = pat;
+}
 
 /* With "use TSC offsetting" RDTSC and IA32_TSC reads in the guest return
  * the host TSC plus this offset (25.6.5). */
@@ -491,11 +682,14 @@ static void flush_guest_tlb(struct vmx_vcpu *s)
 {
 	/* Guest-physical and combined mappings of this EPTP (29.4.3.1), then
 	 * linear ones tagged with this VPID, which a previous owner of the
-	 * VPID may have left. */
-	if (vmx_cfg.invept_type == INVEPT_TYPE_SINGLE_CONTEXT)
-		invept(INVEPT_TYPE_SINGLE_CONTEXT, s->eptp);
-	else
-		invept(INVEPT_TYPE_ALL_CONTEXT, 0);
+	 * VPID may have left (and, under shadow paging, mappings of shadow
+	 * entries that changed). */
+	if (s->proc2 & PROC2_ENABLE_EPT) {
+		if (vmx_cfg.invept_type == INVEPT_TYPE_SINGLE_CONTEXT)
+			invept(INVEPT_TYPE_SINGLE_CONTEXT, s->eptp);
+		else
+			invept(INVEPT_TYPE_ALL_CONTEXT, 0);
+	}
 	if (s->vpid)
 		invvpid(vmx_cfg.invvpid_type, s->vpid);
 }
@@ -511,15 +705,40 @@ static void write_pending_event(struct vmx_vcpu *s)
 		vmcs_write(VMCS_ENTRY_INSTRUCTION_LEN, s->event_len);
 }
 
+/* Without "load IA32_EFER" VM entry sets only EFER.LMA and LME (from
+ * "IA-32e mode guest", 26.3.2.1) and VM exit only those back (27.5.1):
+ * the other bits stay what the CPU has. SCE is made the guest's before the
+ * entry and left so (Umbra never uses SYSCALL); NXE stays the host's, on
+ * when the CPU has NX, which is what shadow paging runs with. */
+static void switch_efer_sce(u32 cpu, const struct vmx_vcpu *s)
+{
+	u64 want = (cpu_efer[cpu] & ~EFER_SCE) | (s->efer & EFER_SCE);
+	if (want != cpu_efer[cpu]) {
+		wrmsr(MSR_EFER, want);
+		cpu_efer[cpu] = want;
+	}
+}
+
 /* Called with interrupts off (vcpu_thread). */
 static void vmx_vcpu_run(struct vcpu *v, struct vm_exit *e)
 {
+	if (unlikely(!vmx(v)->shadow && !vmx_cfg.tdp)) {
+		struct vmx_vcpu *s = vmx(v);
+		memset(e, 0, sizeof(*e));
+		e->kind = EXIT_ENTRY_FAILED;
+		umbra_snprintf(s->failure, sizeof(s->failure),
+			       "not entered: this CPU has no usable EPT (%s), so the VM needs "
+			       "shadow paging, which was not enabled for it", vmx_cfg.tdp_fallback);
+		return;
+	}
 	struct vmx_vcpu *s = vmx_load(v);
 	vmx_guest_msrs_load(this_cpu_index(), s);
-	if (s->flush_pending) {
+	if (!vmx_cfg.efer_controls)
+		switch_efer_sce(this_cpu_index(), s);
+	/* A flush requested after the exchange is done at the next entry. */
+	if (__atomic_load_n(&s->flush_pending, __ATOMIC_RELAXED) &&
+	    __atomic_exchange_n(&s->flush_pending, false, __ATOMIC_SEQ_CST))
 		flush_guest_tlb(s);
-		s->flush_pending = false;
-	}
 	if (s->event_info & INTR_INFO_VALID)
 		write_pending_event(s);
 	if (v->gpr[RSP] != s->rsp) {
@@ -583,6 +802,14 @@ static void vmx_dump(struct vcpu *v)
 		(unsigned long long)vmx_read(v, VMCS_GUEST_CR0),
 		(unsigned long long)vmx_read(v, VMCS_GUEST_CR4),
 		(unsigned long long)vmx_read(v, VMCS_ENTRY_CTLS), s->interruptibility);
+	if (s->shadow) {
+		unsigned long f = irq_save();
+		vmx_load(v);
+		u64 real_cr3 = vmread(VMCS_GUEST_CR3), real_efer = vmx_guest_efer(s);
+		irq_restore(f);
+		log_err("  shadow paging: real CR3 %llx EFER %llx", (unsigned long long)real_cr3,
+			(unsigned long long)real_efer);
+	}
 	log_err("  CS %04x base %llx limit %x attr %03x  IDTR base %llx limit %llx",
 		cs.sel, (unsigned long long)cs.base, cs.limit, cs.attr,
 		(unsigned long long)vmx_read(v, VMCS_GUEST_IDTR_BASE),
@@ -629,6 +856,9 @@ const struct virt_backend_ops vmx_backend_ops = {
 	.event_pending = vmx_event_pending,
 	.tdp_format = &ept_format,
 	.set_tdp_root = vmx_set_tdp_root,
+	.shadow_enable = vmx_shadow_enable,
+	.load_shadow_paging = vmx_load_shadow_paging,
+	.flush_guest_tlb = vmx_flush_guest_tlb,
 	.dump = vmx_dump,
 };
 

@@ -19,13 +19,27 @@ struct vmx_vcpu {
 	paddr_t vapic_pa;       /* virtual-APIC page for the TPR shadow, or 0 */
 	int cpu;                /* host CPU the VMCS is active on; -1: clear */
 	bool launched;          /* VMRESUME rather than VMLAUNCH */
-	bool flush_pending;     /* INVEPT/INVVPID before the next entry */
+	/* INVEPT/INVVPID before the next entry; set from any CPU (atomic). */
+	bool flush_pending;
+	bool shadow;            /* shadow paging (vmx_shadow_enable) */
+	const struct vmx_vm_controls *ctl; /* EPT or shadow-paging VMCS */
 	u32 pending;            /* VMX_PENDING_*: state to write at the next load */
 	u32 reset_eip;          /* VMX_PENDING_RESET: multiboot entry point */
 	u8 reset_vector;        /* VMX_PENDING_RESET_REAL: SIPI vector */
 	u64 eptp;
 	u16 vpid;               /* 0: this vCPU runs without a VPID */
 	u32 proc;               /* primary processor-based controls, as written */
+	u32 proc2;              /* secondary controls (0: not activated) */
+	/* Shadow paging: the guest's view of its paging registers (what the
+	 * read shadows hold, and CR3/EFER, which the VMCS does not have), and
+	 * the registers the hardware runs (VMX_PENDING_PAGING). */
+	struct paging_regs paging_guest, paging_hw;
+	/* Without the EFER/PAT VMCS controls (vmx_cfg.efer_controls,
+	 * pat_controls), which only shadow-paging VMs run without: the real
+	 * EFER the guest runs with (LMA/LME from "IA-32e mode guest", SCE
+	 * switched before entry, NXE the host's), and the guest's PAT, kept
+	 * but not applied (the host's PAT is in effect). */
+	u64 efer, pat;
 	u64 host_rsp;           /* HOST_RSP as last written (vmx_entry.S) */
 	u64 rsp;                /* guest RSP as in the VMCS */
 	u64 cr2;                /* guest CR2: VMX does not switch it (28.3) */
@@ -43,8 +57,22 @@ struct vmx_vcpu {
 #define VMX_PENDING_RESET BIT(0)      /* guest state for the multiboot entry */
 #define VMX_PENDING_EPTP BIT(1)
 #define VMX_PENDING_RESET_REAL BIT(2) /* guest state after INIT-SIPI */
+#define VMX_PENDING_PAGING BIT(3)    /* shadow paging: paging_guest/paging_hw */
+
+/* CR0 as the guest sees it after the two resets: multiboot entry (PE|ET)
+ * and INIT (CD|NW|ET, SDM vol. 3, 10.1.1). */
+#define VMX_RESET_CR0_PROTECTED32 (BIT(0) | BIT(4))
+#define VMX_RESET_CR0_REAL (BIT(30) | BIT(29) | BIT(4))
 
 extern struct vmx_config vmx_cfg;
+/* The per-VM controls of VMs with EPT and with shadow paging (vmx_cfg). */
+extern struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl;
+
+/* Whether VMs can run with EPT on this machine (known once VT-x is enabled
+ * on the boot CPU). When false, every VM must run with shadow paging
+ * (vm->shadow, shadow_enable). For the generic code until the backend
+ * interface has such a query. */
+bool vmx_has_tdp(void);
 
 /* I/O bitmaps A and B and the MSR bitmap, shared by every VMCS. */
 extern paddr_t vmx_io_bitmap_a, vmx_io_bitmap_b, vmx_msr_bitmap;
@@ -65,13 +93,17 @@ void vmcs_write(u64 field, u64 value);
 void vmx_set_rip(struct vcpu *v, u64 rip);
 void vmx_clear_interrupt_shadow(struct vcpu *v);
 void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error);
-void vmx_sync_ia32e_mode(void);
+void vmx_sync_ia32e_mode(struct vmx_vcpu *s);
+/* The guest's real EFER (GUEST_IA32_EFER, or s->efer without the EFER
+ * controls), and writing it with "IA-32e mode guest" = LMA. Current VMCS. */
+u64 vmx_guest_efer(struct vmx_vcpu *s);
+void vmx_set_guest_efer(struct vmx_vcpu *s, u64 efer);
 const struct vmx_cap_msrs *vmx_cap_msrs(void);
 
 /* vmx_vmcs_setup.c: fields of the current VMCS. */
 void vmcs_setup_controls(struct vcpu *v);
 void vmcs_setup_host(void);
-void vmcs_setup_guest_power_on(void);
+void vmcs_setup_guest_power_on(struct vcpu *v);
 void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip);
 void vmcs_setup_guest_real_mode(struct vcpu *v, u8 sipi_vector);
 

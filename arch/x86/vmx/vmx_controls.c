@@ -12,6 +12,13 @@
 #define CR0_CD BIT(30)
 #define CR0_PG BIT(31)
 #define LOW32 0xffffffffull
+#define EFER_LME BIT(8)
+#define EFER_LMA BIT(10)
+#define VEC_PF 14
+#define VEC_MC 18
+#define PAGING_EXITS (PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_INVLPG_EXITING)
+#define EXIT_EFER_CONTROLS (EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER)
+#define EXIT_PAT_CONTROLS (EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT)
 
 /* What Umbra asks of one control field: bits it needs, bits it uses when
  * offered, bits that must be clear (Umbra does not handle their exits or
@@ -133,32 +140,53 @@ static bool compute_basic(const struct vmx_cap_msrs *m, struct vmx_config *c)
 	return true;
 }
 
-static bool compute_secondary(const struct vmx_cap_msrs *m, struct vmx_config *c)
+/* The first reason is the one reported. */
+static void no_tdp(struct vmx_config *c, const char *why, const char *detail)
 {
-	u32 may_be_1 = (u32)(m->procbased2 >> 32);
-	/* Refusals that matter most come first, in the words a user needs. */
-	if (!(may_be_1 & PROC2_ENABLE_EPT))
-		return refuse(c, "VT-x without EPT needs shadow paging, which Umbra does not have yet",
-			      "secondary: enable EPT");
-	u64 ept = m->ept_vpid_cap;
-	if (!(ept & EPT_CAP_WALK_LENGTH_4))
-		return refuse(c, "EPT without 4-level page walks", "IA32_VMX_EPT_VPID_CAP[6]");
-	if (!(ept & EPT_CAP_MEMTYPE_WB))
-		return refuse(c, "EPT structures cannot be write-back", "IA32_VMX_EPT_VPID_CAP[14]");
-	if (!(ept & EPT_CAP_INVEPT) ||
-	    !(ept & (EPT_CAP_INVEPT_SINGLE_CONTEXT | EPT_CAP_INVEPT_ALL_CONTEXT)))
-		return refuse(c, "EPT without INVEPT (single- or all-context)",
-			      "IA32_VMX_EPT_VPID_CAP[20,25,26]");
-	if (!(may_be_1 & PROC2_UNRESTRICTED_GUEST))
-		return refuse(c, "VT-x without unrestricted guest cannot run multiboot guests: they "
-				 "start in protected mode with paging off, which VMX allows only with "
-				 "unrestricted guest (Umbra has no identity-mapped paging fallback)",
-			      "secondary: unrestricted guest");
-	c->invept_type = (ept & EPT_CAP_INVEPT_SINGLE_CONTEXT) ? INVEPT_TYPE_SINGLE_CONTEXT
-							       : INVEPT_TYPE_ALL_CONTEXT;
-	c->eptp_flags = EPTP_MEMTYPE_WB | EPTP_WALK_LENGTH_4;
+	if (!c->tdp)
+		return;
+	c->tdp = false;
+	c->tdp_fallback = why;
+	c->tdp_fallback_detail = detail;
+}
 
-	u32 want = PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
+/* Secondary controls: EPT and unrestricted guest (for VMs with EPT), VPID,
+ * RDTSCP, INVPCID. Nothing here is required any more: without EPT every VM
+ * runs with shadow paging. */
+static void compute_secondary(const struct vmx_cap_msrs *m, struct vmx_config *c)
+{
+	u32 may_be_1 = c->secondary ? (u32)(m->procbased2 >> 32) : 0;
+	u32 must_be_1 = c->secondary ? (u32)m->procbased2 : 0;
+	u64 ept = m->ept_vpid_cap;
+	c->ept_supported = may_be_1 & PROC2_ENABLE_EPT;
+	c->tdp = true;
+	/* The reasons that matter most come first, in the words a user needs. */
+	if (!c->secondary)
+		no_tdp(c, "VT-x without secondary controls has no EPT",
+		       "primary: activate secondary controls");
+	else if (!c->ept_supported)
+		no_tdp(c, "VT-x without EPT", "secondary: enable EPT");
+	else if (!(ept & EPT_CAP_WALK_LENGTH_4))
+		no_tdp(c, "EPT without 4-level page walks", "IA32_VMX_EPT_VPID_CAP[6]");
+	else if (!(ept & EPT_CAP_MEMTYPE_WB))
+		no_tdp(c, "EPT structures cannot be write-back", "IA32_VMX_EPT_VPID_CAP[14]");
+	else if (!(ept & EPT_CAP_INVEPT) ||
+		 !(ept & (EPT_CAP_INVEPT_SINGLE_CONTEXT | EPT_CAP_INVEPT_ALL_CONTEXT)))
+		no_tdp(c, "EPT without INVEPT (single- or all-context)",
+		       "IA32_VMX_EPT_VPID_CAP[20,25,26]");
+	else if (!(may_be_1 & PROC2_UNRESTRICTED_GUEST))
+		/* A multiboot guest starts in protected mode with paging off,
+		 * which VMX runs with EPT only with unrestricted guest; shadow
+		 * paging runs it with paging on. */
+		no_tdp(c, "VT-x without unrestricted guest (needed with EPT for guests running "
+			  "with paging off)", "secondary: unrestricted guest");
+	u32 want = 0;
+	if (c->tdp) {
+		c->invept_type = (ept & EPT_CAP_INVEPT_SINGLE_CONTEXT) ? INVEPT_TYPE_SINGLE_CONTEXT
+								       : INVEPT_TYPE_ALL_CONTEXT;
+		c->eptp_flags = EPTP_MEMTYPE_WB | EPTP_WALK_LENGTH_4;
+		want |= PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST;
+	}
 	/* Without these two the instructions raise #UD in the guest even
 	 * when CPUID (the host's) advertises them (25.3). */
 	want |= may_be_1 & (PROC2_ENABLE_RDTSCP | PROC2_ENABLE_INVPCID);
@@ -177,8 +205,12 @@ static bool compute_secondary(const struct vmx_cap_msrs *m, struct vmx_config *c
 		want |= PROC2_ENABLE_VPID;
 	}
 	/* Secondary controls have no default1 bits; honour bits 31:0 anyway. */
-	c->proc2 = (u32)m->procbased2 | want;
-	return true;
+	c->proc2 = c->secondary ? must_be_1 | want : 0;
+	/* Shadow paging runs with EPT and unrestricted guest off. */
+	if (must_be_1 & PROC2_ENABLE_EPT)
+		c->shadow_missing = "secondary: enable EPT (cannot be 0)";
+	else if (must_be_1 & PROC2_UNRESTRICTED_GUEST)
+		c->shadow_missing = "secondary: unrestricted guest (cannot be 0)";
 }
 
 static void compute_cr_fixed(const struct vmx_cap_msrs *m, struct vmx_config *c)
@@ -217,11 +249,8 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 		return false;
 
 	u64 proc_cap = true_ctls ? m->true_procbased : m->procbased;
-	if (!((proc_cap >> 32) & PROC_ACTIVATE_SECONDARY_CONTROLS))
-		return refuse(c, "VT-x without secondary controls has no EPT; Umbra has no shadow "
-				 "paging yet", "primary: activate secondary controls");
-	if (!compute_secondary(m, c))
-		return false;
+	c->secondary = (proc_cap >> 32) & PROC_ACTIVATE_SECONDARY_CONTROLS;
+	compute_secondary(m, c);
 
 	/* MOV CR8 must not reach the host's TPR: a TPR shadow (virtual-APIC
 	 * page) keeps it in the guest, else each access exits (25.3). */
@@ -231,11 +260,11 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 		.field = "primary processor-based controls",
 		.required = PROC_HLT_EXITING | PROC_USE_TSC_OFFSETTING | PROC_USE_IO_BITMAPS |
 			    PROC_USE_MSR_BITMAPS | PROC_MWAIT_EXITING | PROC_MONITOR_EXITING |
-			    PROC_ACTIVATE_SECONDARY_CONTROLS |
+			    (c->secondary ? PROC_ACTIVATE_SECONDARY_CONTROLS : 0) |
 			    (tpr_shadow ? PROC_USE_TPR_SHADOW : cr8),
-		/* With EPT the guest owns CR3 and its TLB (INVLPG). */
-		.forbidden = PROC_CR3_LOAD_EXITING | PROC_CR3_STORE_EXITING | PROC_INVLPG_EXITING |
-			     PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING |
+		/* CR3-load, CR3-store and INVLPG exiting depend on the VM's
+		 * paging (vmx_vm_controls), checked below. */
+		.forbidden = PROC_RDTSC_EXITING | PROC_MOV_DR_EXITING |
 			     PROC_UNCONDITIONAL_IO_EXITING | PROC_MONITOR_TRAP_FLAG |
 			     PROC_PAUSE_EXITING | PROC_NMI_WINDOW_EXITING |
 			     (tpr_shadow ? cr8 : 0),
@@ -245,12 +274,23 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 	if (!adjust(c, proc_cap, &proc, &c->proc))
 		return false;
 	c->tpr_shadow = tpr_shadow;
+	/* With EPT the guest owns CR3 and its TLB (INVLPG): the exits must
+	 * be clearable. Shadow paging needs them all. */
+	u32 stuck = (u32)proc_cap & PAGING_EXITS, unavailable = PAGING_EXITS & ~(u32)(proc_cap >> 32);
+	if (stuck)
+		no_tdp(c, "this CPU cannot clear a VMX control that VMs with EPT run without",
+		       ctl_name(proc_names, stuck, proc.field));
+	if (unavailable && !c->shadow_missing)
+		c->shadow_missing = ctl_name(proc_names, unavailable, proc.field);
+	c->shadow = !c->shadow_missing;
+	c->proc &= ~PAGING_EXITS;
 
+	/* EFER and PAT switching: required for VMs with EPT; shadow paging
+	 * does without (Core 2-class VT-x, Bochs bx_generic with vmx=1). */
 	struct ctl_request exit = {
 		.field = "VM-exit controls",
-		.required = EXIT_HOST_ADDRESS_SPACE_SIZE | EXIT_SAVE_IA32_EFER | EXIT_LOAD_IA32_EFER |
-			    EXIT_SAVE_IA32_PAT | EXIT_LOAD_IA32_PAT,
-		.optional = EXIT_SAVE_DEBUG_CONTROLS,
+		.required = EXIT_HOST_ADDRESS_SPACE_SIZE,
+		.optional = EXIT_SAVE_DEBUG_CONTROLS | EXIT_EFER_CONTROLS | EXIT_PAT_CONTROLS,
 		/* The host takes the interrupt itself once it enables them. */
 		.forbidden = EXIT_ACK_INTERRUPT_ON_EXIT | EXIT_LOAD_PERF_GLOBAL_CTRL |
 			     EXIT_SAVE_PREEMPTION_TIMER,
@@ -261,8 +301,7 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 
 	struct ctl_request entry = {
 		.field = "VM-entry controls",
-		.required = ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT,
-		.optional = ENTRY_LOAD_DEBUG_CONTROLS,
+		.optional = ENTRY_LOAD_DEBUG_CONTROLS | ENTRY_LOAD_IA32_EFER | ENTRY_LOAD_IA32_PAT,
 		.forbidden = ENTRY_TO_SMM | ENTRY_DEACTIVATE_DUAL_MONITOR |
 			     ENTRY_LOAD_PERF_GLOBAL_CTRL,
 		.toggled = ENTRY_IA32E_MODE_GUEST,
@@ -275,6 +314,27 @@ bool vmx_config_compute(const struct vmx_cap_msrs *m, struct vmx_config *c)
 	if (!(c->exit & EXIT_SAVE_DEBUG_CONTROLS) != !(c->entry & ENTRY_LOAD_DEBUG_CONTROLS))
 		return refuse(c, "this CPU offers only one of save/load debug controls",
 			      "VM-exit: save debug controls / VM-entry: load debug controls");
+	/* EFER and PAT are switched by the VMCS with all three controls of
+	 * each, or not at all (none is default1, so each can be 0). */
+	c->efer_controls = (c->exit & EXIT_EFER_CONTROLS) == EXIT_EFER_CONTROLS &&
+			   (c->entry & ENTRY_LOAD_IA32_EFER);
+	c->pat_controls = (c->exit & EXIT_PAT_CONTROLS) == EXIT_PAT_CONTROLS &&
+			  (c->entry & ENTRY_LOAD_IA32_PAT);
+	if (!c->efer_controls) {
+		no_tdp(c, "VT-x without load/save of IA32_EFER (needed for VMs with EPT)",
+		       ctl_name(exit_names, EXIT_EFER_CONTROLS & ~c->exit, "VM-entry: load IA32_EFER"));
+		c->exit &= ~EXIT_EFER_CONTROLS;
+		c->entry &= ~ENTRY_LOAD_IA32_EFER;
+	}
+	if (!c->pat_controls) {
+		no_tdp(c, "VT-x without load/save of IA32_PAT (needed for VMs with EPT)",
+		       ctl_name(exit_names, EXIT_PAT_CONTROLS & ~c->exit, "VM-entry: load IA32_PAT"));
+		c->exit &= ~EXIT_PAT_CONTROLS;
+		c->entry &= ~ENTRY_LOAD_IA32_PAT;
+	}
+	if (!c->tdp && !c->shadow)
+		return refuse(c, "VT-x can run guests neither with EPT nor with shadow paging, which "
+				 "needs this control", c->shadow_missing);
 
 	compute_cr_fixed(m, c);
 	return true;
@@ -288,4 +348,49 @@ u64 vmx_guest_cr0_real(const struct vmx_config *c, u64 v)
 u64 vmx_guest_cr4_real(const struct vmx_config *c, u64 v)
 {
 	return (v & ~c->guest_cr4_must0) | c->guest_cr4_must1;
+}
+
+u64 vmx_shadow_cr0_real(const struct vmx_config *c, u64 v)
+{
+	return (v & ~(c->guest_cr0_must0 | c->guest_cr0_shadow_only)) |
+	       (c->host_cr0_must1 & ~CR0_PE);
+}
+
+u64 vmx_shadow_efer_real(u64 efer)
+{
+	return (efer & ~EFER_LME) | ((efer & EFER_LMA) ? EFER_LME : 0);
+}
+
+bool vmx_vm_controls(const struct vmx_config *c, bool shadow, struct vmx_vm_controls *o)
+{
+	*o = (struct vmx_vm_controls){ 0 };
+	if (shadow ? !c->shadow : !c->tdp)
+		return false;
+	if (!shadow) {
+		/* Only machine checks: the guest handles its own exceptions. */
+		o->proc = c->proc;
+		o->proc2 = c->proc2;
+		o->exception_bitmap = BIT(VEC_MC);
+		o->cr0_guest_host_mask = c->cr0_guest_host_mask;
+		o->cr4_guest_host_mask = c->cr4_guest_host_mask;
+		o->cr0_must1 = c->guest_cr0_must1;
+		o->unrestricted_guest = true;
+		return true;
+	}
+	o->proc = c->proc | PAGING_EXITS;
+	/* INVPCID off: it raises #UD (25.3) instead of changing TLB entries of
+	 * the shadow tables behind Umbra's back. */
+	o->proc2 = c->proc2 & ~(PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST | PROC2_ENABLE_INVPCID);
+	/* Every #PF: with mask = match = 0, bit 14 of the bitmap decides
+	 * (25.6.3). */
+	o->exception_bitmap = BIT(VEC_MC) | BIT(VEC_PF);
+	o->pfec_mask = 0;
+	o->pfec_match = 0;
+	/* The hardware runs other CR0/CR4 values than the guest sees: every
+	 * bit is the host's, reads come from the read shadows. */
+	o->cr0_guest_host_mask = ~0ull;
+	o->cr4_guest_host_mask = ~0ull;
+	o->cr0_must1 = c->host_cr0_must1;
+	o->unrestricted_guest = false;
+	return true;
 }

@@ -80,39 +80,95 @@ struct vmx_config {
 
 	u32 revision;  /* VMCS revision identifier for VMXON and VMCS regions */
 	/* Control values for every VMCS. Runtime-toggled bits are 0 here:
-	 * interrupt-window exiting and IA-32e mode guest. */
+	 * interrupt-window exiting and IA-32e mode guest. proc and proc2 are
+	 * those of a VM with EPT (when tdp; without EPT and unrestricted guest
+	 * otherwise); vmx_vm_controls() gives the per-VM values. */
 	u32 pin, proc, proc2, exit, entry;
+	bool secondary;        /* "activate secondary controls" is set */
+	bool ept_supported;    /* the CPU has EPT (and the EPTP/PDPTE fields) */
+	/* VMs can run with EPT: EPT (4-level, write-back, INVEPT) with
+	 * unrestricted guest, CR3/INVLPG exiting clearable, EFER and PAT
+	 * switched by the VMCS. Otherwise every
+	 * VM runs with shadow paging; tdp_fallback says why, in words, and
+	 * tdp_fallback_detail names the control or capability. */
+	bool tdp;
+	const char *tdp_fallback;
+	const char *tdp_fallback_detail;
+	/* VMs can run with shadow paging: CR3-load, CR3-store and INVLPG
+	 * exiting can be 1, EPT and unrestricted guest 0. Otherwise
+	 * shadow_missing names the control. */
+	bool shadow;
+	const char *shadow_missing;
 	bool vpid;             /* run each vCPU with its own VPID */
 	const char *vpid_fallback; /* !vpid: why (each entry/exit then flushes the TLB) */
 	u32 invept_type;       /* INVEPT_TYPE_* to flush one EPT context */
 	u32 invvpid_type;      /* INVVPID_TYPE_* to flush one VPID (when vpid) */
 	bool tpr_shadow;       /* guest MOV CR8 uses a virtual-APIC page */
+	/* Save/load of IA32_EFER and of IA32_PAT on entry and exit (all three
+	 * controls of each). Required for VMs with EPT. Without, shadow-paging
+	 * guests run with the host's EFER.NXE (VM entry sets LMA/LME from
+	 * "IA-32e mode guest") and the host's PAT. */
+	bool efer_controls, pat_controls;
 	bool inout_info;       /* INS/OUTS exits report address size and segment */
 	bool exit_saves_lma;   /* exits update "IA-32e mode guest" themselves */
 	u64 eptp_flags;        /* EPTP bits 11:0 */
 
 	/* CR0/CR4 bits VMX forces to 1 and to 0 in VMX operation (A.7, A.8),
-	 * for the host and for the guest's real registers; with unrestricted
-	 * guest CR0.PE and CR0.PG are exempt for the guest (26.3.1.1). */
+	 * for the host and for the guest's real registers. The guest_ ones
+	 * are those of VMs with EPT: with unrestricted guest CR0.PE and CR0.PG
+	 * are exempt (26.3.1.1). Without it (shadow paging) the host_ ones
+	 * apply to the guest too (struct vmx_vm_controls). */
 	u64 host_cr0_must1, host_cr0_must0, host_cr4_must1, host_cr4_must0;
 	u64 guest_cr0_must1, guest_cr0_must0, guest_cr4_must1, guest_cr4_must0;
 	/* CR0 bits the guest may set but that stay out of the real register:
 	 * CD and NW, which VM entries and exits never switch (27.3.2.1,
 	 * 28.5.1), so the guest cannot change the host's cache setting. */
 	u64 guest_cr0_shadow_only;
-	/* Guest/host masks: the bits the guest does not own. Guest reads of
-	 * them come from the read shadow; writes that change them exit. */
+	/* Guest/host masks of VMs with EPT: the bits the guest does not own.
+	 * Guest reads of them come from the read shadow; writes that change
+	 * them exit. (Shadow paging: every bit, struct vmx_vm_controls.) */
 	u64 cr0_guest_host_mask, cr4_guest_host_mask;
 };
 
 /* Fills *out from the capability MSRs. Returns false (out->refusal set)
- * when this CPU cannot run Umbra's guests. */
+ * when this CPU cannot run Umbra's guests, neither with EPT nor with
+ * shadow paging. */
 bool vmx_config_compute(const struct vmx_cap_msrs *caps, struct vmx_config *out);
+
+/* What differs between the VMCS of a VM with EPT and one with shadow paging
+ * (the guest's own page tables shadowed by Umbra): controls, intercepted
+ * exceptions, CR0/CR4 ownership and the CR0 bits VMX forces. */
+struct vmx_vm_controls {
+	u32 proc, proc2;          /* interrupt-window exiting 0 */
+	u32 exception_bitmap;
+	u32 pfec_mask, pfec_match; /* #PF filter (25.6.3) */
+	u64 cr0_guest_host_mask, cr4_guest_host_mask;
+	/* Real CR0 bits VM entry requires to be 1 (26.3.1.1): PE and PG too
+	 * without unrestricted guest. */
+	u64 cr0_must1;
+	bool unrestricted_guest;
+};
+
+/* The controls of a VM with EPT (shadow false) or with shadow paging.
+ * False when this CPU cannot run the mode (!c->tdp, !c->shadow). Shadow
+ * paging: EPT, unrestricted guest and INVPCID off, CR3-load, CR3-store and
+ * INVLPG exiting on, every #PF exits (mask = match = 0), and the host owns
+ * every CR0/CR4 bit: each write exits and reads return the read shadows. */
+bool vmx_vm_controls(const struct vmx_config *c, bool shadow, struct vmx_vm_controls *out);
 
 /* The real CR0/CR4 for a value the guest wrote (fixed-1 bits forced on),
  * and the value the guest sees from a real register and its read shadow. */
 u64 vmx_guest_cr0_real(const struct vmx_config *c, u64 guest_value);
 u64 vmx_guest_cr4_real(const struct vmx_config *c, u64 guest_value);
+/* Shadow paging: the real CR0 and EFER for the values the hardware is to
+ * run with. CR0: PG and the other fixed bits forced on, CD/NW off (as
+ * above); PE is left as given, so that a guest in real mode, which VMX
+ * cannot run without unrestricted guest, fails VM entry by name rather
+ * than running in protected mode. EFER: the real CR0.PG is always 1, with
+ * which VM entry requires LME = LMA (26.3.1.1); LME follows LMA. CR4 is
+ * vmx_guest_cr4_real(). */
+u64 vmx_shadow_cr0_real(const struct vmx_config *c, u64 hw_cr0);
+u64 vmx_shadow_efer_real(u64 hw_efer);
 static inline u64 vmx_cr_guest_view(u64 real, u64 shadow, u64 mask)
 {
 	return (real & ~mask) | (shadow & mask);

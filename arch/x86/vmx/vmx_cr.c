@@ -9,7 +9,6 @@
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx.h"
 
-#define CR0_ET BIT(4)
 #define CR0_TS BIT(3)
 #define CR0_NW BIT(29)
 #define CR0_CD BIT(30)
@@ -52,7 +51,7 @@ void vmx_load_pdptes(struct vcpu *v)
 static bool guest_write_cr0(struct vcpu *v, u64 val)
 {
 	u64 old = guest_cr0(), cr4 = guest_cr4();
-	u64 efer = vmread(VMCS_GUEST_IA32_EFER), new_efer = efer;
+	u64 efer = vmx_guest_efer(vmx(v)), new_efer = efer;
 	if ((val >> 32) || (val & vmx_cfg.guest_cr0_must0))
 		return false;
 	if (((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
@@ -68,10 +67,8 @@ static bool guest_write_cr0(struct vcpu *v, u64 val)
 	}
 	vmcs_write(VMCS_CR0_READ_SHADOW, val);
 	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, val));
-	if (new_efer != efer) {
-		vmcs_write(VMCS_GUEST_IA32_EFER, new_efer);
-		vmx_sync_ia32e_mode();
-	}
+	if (new_efer != efer)
+		vmx_set_guest_efer(vmx(v), new_efer);
 	if (pae_paging(val, cr4, new_efer) && ((old ^ val) & (CR0_PG | CR0_CD | CR0_NW)))
 		vmx_load_pdptes(v);
 	return true;
@@ -80,7 +77,7 @@ static bool guest_write_cr0(struct vcpu *v, u64 val)
 /* MOV to CR4. False: #GP (VMXE included: VMX is not offered to guests). */
 static bool guest_write_cr4(struct vcpu *v, u64 val)
 {
-	u64 old = guest_cr4(), cr0 = guest_cr0(), efer = vmread(VMCS_GUEST_IA32_EFER);
+	u64 old = guest_cr4(), cr0 = guest_cr0(), efer = vmx_guest_efer(vmx(v));
 	if ((val >> 32) || (val & (vmx_cfg.guest_cr4_must0 | CR4_VMXE)))
 		return false;
 	if ((efer & EFER_LMA) && !(val & CR4_PAE))
@@ -93,9 +90,9 @@ static bool guest_write_cr4(struct vcpu *v, u64 val)
 	return true;
 }
 
-static bool long_mode_64(void)
+static bool long_mode_64(struct vcpu *v)
 {
-	return (vmread(VMCS_GUEST_IA32_EFER) & EFER_LMA) &&
+	return (vmx_guest_efer(vmx(v)) & EFER_LMA) &&
 	       (vmread(VMCS_GUEST_ACCESS_RIGHTS(SEG_CS)) & AR_L);
 }
 
@@ -105,7 +102,7 @@ void vmx_handle_cr_access(struct vcpu *v, u64 q)
 	u32 cr = q & CR_QUAL_NUMBER_MASK;
 	u32 type = (u32)(q & CR_QUAL_TYPE_MASK) >> CR_QUAL_TYPE_SHIFT;
 	u32 reg = (u32)(q & CR_QUAL_GPR_MASK) >> CR_QUAL_GPR_SHIFT;
-	bool wide = long_mode_64();
+	bool wide = long_mode_64(v);
 	u64 src = wide ? v->gpr[reg] : (u32)v->gpr[reg];
 	bool ok = false;
 	switch (type) {

@@ -2,12 +2,15 @@
  * the exit information fields, appendix C for the reasons). Everything that
  * is not VMX-specific is handled by virt/exit.c; this file only decodes,
  * plus the exits that exist only because of VMX: host interrupts and NMIs,
- * the interrupt window, and CR0/CR4 writes of bits VMX forces (vmx_cr.c). */
+ * the interrupt window, and CR0/CR4 writes of bits VMX forces (vmx_cr.c).
+ * Under shadow paging every CR0/CR3/CR4 access, #PF and INVLPG goes to the
+ * generic code (virt/shadow_paging.c). */
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx.h"
 #include "kernel/log.h"
 #include "lib/string.h"
 
+#define VEC_PF 14
 #define VEC_MC 18
 /* IDT-vectoring information copied into the VM-entry field: vector, type,
  * deliver-error-code and valid; bits 30:12 must be 0 there (26.2.1.3). */
@@ -122,21 +125,63 @@ static void decode_ept_violation(struct vmx_vcpu *s, struct vm_exit *e, u64 q, u
 	}
 }
 
-/* Exception or NMI exit: only #MC (exception bitmap) and NMIs (NMI
- * exiting) come here. An NMI that hit the guest belongs to the host: it is
- * consumed by the exit, so its handler is invoked through the IDT (as KVM
- * does), which handles the panic-stop NMI like any other. */
-static void decode_exception_nmi(struct vm_exit *e)
+/* Exception or NMI exit: only #MC and, under shadow paging, #PF (exception
+ * bitmap) and NMIs (NMI exiting) come here. An NMI that hit the guest
+ * belongs to the host: it is consumed by the exit, so its handler is invoked
+ * through the IDT (as KVM does), which handles the panic-stop NMI like any
+ * other. A #PF exit happens before CR2 changes; the qualification holds the
+ * linear address (28.2.1), the exit interruption error code the #PF error
+ * code (28.2.2). */
+static void decode_exception_nmi(struct vmx_vcpu *s, struct vm_exit *e, u64 q, u32 idt_info)
 {
 	u32 info = (u32)vmread(VMCS_EXIT_INTR_INFO);
 	u32 type = (info & INTR_INFO_TYPE_MASK) >> INTR_INFO_TYPE_SHIFT;
+	u32 vector = info & INTR_INFO_VECTOR_MASK;
 	if (type == INTR_TYPE_NMI) {
 		__asm__ volatile("int $2" ::: "memory");
 		e->kind = EXIT_NONE;
-	} else if ((info & INTR_INFO_VECTOR_MASK) == VEC_MC) {
+	} else if (vector == VEC_MC) {
 		e->kind = EXIT_MCE;
+	} else if (vector == VEC_PF && s->shadow) {
+		e->kind = EXIT_PAGE_FAULT;
+		e->u.pf.error_code = (u32)vmread(VMCS_EXIT_INTR_ERROR_CODE);
+		e->u.pf.addr = q;
+		/* As for EPT violations: a #PF in an IRET that had unblocked
+		 * NMIs (28.2.2). */
+		if ((info & INTR_INFO_NMI_UNBLOCKING) && !(idt_info & INTR_INFO_VALID)) {
+			s->interruptibility |= INTERRUPTIBILITY_NMI;
+			vmcs_write(VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
+		}
 	} else {
 		e->kind = EXIT_UNKNOWN;
+	}
+}
+
+/* Shadow paging: a control-register access (28.2.1, table 28-3) for the
+ * generic code. MOV from CR0/CR4 and SMSW never exit: they read the read
+ * shadows. LMSW: the source data is in the qualification (register and
+ * memory forms alike). */
+static void decode_cr_access(struct vm_exit *e, u64 q)
+{
+	e->kind = EXIT_CR_ACCESS;
+	e->u.cr.cr = (u8)(q & CR_QUAL_NUMBER_MASK);
+	e->u.cr.gpr = (s8)((q & CR_QUAL_GPR_MASK) >> CR_QUAL_GPR_SHIFT);
+	switch ((u32)(q & CR_QUAL_TYPE_MASK) >> CR_QUAL_TYPE_SHIFT) {
+	case CR_QUAL_TYPE_MOV_TO_CR:
+		e->u.cr.op = CR_OP_MOV_TO;
+		break;
+	case CR_QUAL_TYPE_MOV_FROM_CR:
+		e->u.cr.op = CR_OP_MOV_FROM;
+		break;
+	case CR_QUAL_TYPE_CLTS:
+		e->u.cr.op = CR_OP_CLTS;
+		e->u.cr.gpr = 0;
+		break;
+	default: /* LMSW */
+		e->u.cr.op = CR_OP_LMSW;
+		e->u.cr.gpr = -2;
+		e->u.cr.lmsw = (u16)(q >> CR_QUAL_LMSW_SOURCE_SHIFT);
+		break;
 	}
 }
 
@@ -161,7 +206,7 @@ void vmx_decode_exit(struct vcpu *v, struct vm_exit *e)
 	s->failure[0] = '\0';
 	s->interruptibility = (u32)vmread(VMCS_GUEST_INTERRUPTIBILITY);
 	if (!vmx_cfg.exit_saves_lma)
-		vmx_sync_ia32e_mode();
+		vmx_sync_ia32e_mode(s);
 
 	/* An event the exit interrupted is delivered again at the next entry
 	 * (28.2.4), unless the exit handling replaces it. Software interrupts
@@ -179,7 +224,7 @@ void vmx_decode_exit(struct vcpu *v, struct vm_exit *e)
 
 	switch (reason & EXIT_REASON_BASIC_MASK) {
 	case EXIT_REASON_EXCEPTION_NMI:
-		decode_exception_nmi(e);
+		decode_exception_nmi(s, e, q, idt);
 		break;
 	case EXIT_REASON_EXTERNAL_INTERRUPT:
 	case EXIT_REASON_INIT:
@@ -218,9 +263,21 @@ void vmx_decode_exit(struct vcpu *v, struct vm_exit *e)
 		e->kind = EXIT_INVD;
 		break;
 	case EXIT_REASON_CR_ACCESS:
+		/* CR8 (no TPR shadow) is the virtual LAPIC's TPR, handled here
+		 * as with EPT. */
+		if (s->shadow && (q & CR_QUAL_NUMBER_MASK) != 8) {
+			decode_cr_access(e, q);
+			break;
+		}
 		s->exit_insn_len = (u32)vmread(VMCS_EXIT_INSTRUCTION_LEN);
 		vmx_handle_cr_access(v, q);
 		e->kind = EXIT_NONE;
+		break;
+	case EXIT_REASON_INVLPG:
+		/* Only under shadow paging. The qualification is the linear
+		 * address operand (28.2.1), passed in u.pf.addr. */
+		e->kind = EXIT_INVLPG;
+		e->u.pf.addr = q;
 		break;
 	case EXIT_REASON_EPT_VIOLATION:
 		decode_ept_violation(s, e, q, idt);
@@ -246,6 +303,7 @@ void vmx_decode_exit(struct vcpu *v, struct vm_exit *e)
 	case EXIT_REASON_VMXON:
 	case EXIT_REASON_INVEPT:
 	case EXIT_REASON_INVVPID:
+	case EXIT_REASON_INVPCID: /* "enable INVPCID" is off under shadow paging */
 	case EXIT_REASON_VMFUNC:
 	case EXIT_REASON_MONITOR:
 	case EXIT_REASON_MWAIT:
@@ -265,6 +323,8 @@ void vmx_decode_exit(struct vcpu *v, struct vm_exit *e)
 	case EXIT_HLT:
 	case EXIT_HYPERCALL:
 	case EXIT_INVD:
+	case EXIT_CR_ACCESS:
+	case EXIT_INVLPG:
 		e->insn_len = (u32)vmread(VMCS_EXIT_INSTRUCTION_LEN);
 		s->exit_insn_len = e->insn_len;
 		break;

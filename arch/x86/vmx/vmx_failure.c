@@ -46,14 +46,23 @@ const char *vmx_instruction_error_name(u32 error)
 								    : "unknown VM-instruction error";
 }
 
+/* The secondary controls as VM entry sees them: 0 when not activated (the
+ * field may not even exist then). Current VMCS. */
+static u32 secondary_controls(void)
+{
+	if (!(vmread(VMCS_PROC_BASED_CTLS) & PROC_ACTIVATE_SECONDARY_CONTROLS))
+		return 0;
+	return (u32)vmread(VMCS_SECONDARY_PROC_BASED_CTLS);
+}
+
 /* Error 7 (26.2.1): Umbra's controls against the capability MSRs, then the
  * entry-event rules (26.2.1.3) that the generic code could break. */
 static const char *control_field_hint(void)
 {
 	u32 proc = (u32)vmread(VMCS_PROC_BASED_CTLS);
+	u32 proc2 = secondary_controls();
 	const char *why = vmx_check_controls(vmx_cap_msrs(), (u32)vmread(VMCS_PIN_BASED_CTLS),
-					     proc, (u32)vmread(VMCS_SECONDARY_PROC_BASED_CTLS),
-					     (u32)vmread(VMCS_EXIT_CTLS),
+					     proc, proc2, (u32)vmread(VMCS_EXIT_CTLS),
 					     (u32)vmread(VMCS_ENTRY_CTLS));
 	if (why)
 		return why;
@@ -67,7 +76,7 @@ static const char *control_field_hint(void)
 		return "VM-entry interruption information / error code / instruction length "
 		       "(26.2.1.3)";
 	}
-	if ((vmread(VMCS_EPT_POINTER) & 0xfff) != vmx_cfg.eptp_flags)
+	if ((proc2 & PROC2_ENABLE_EPT) && (vmread(VMCS_EPT_POINTER) & 0xfff) != vmx_cfg.eptp_flags)
 		return "EPT pointer: memory type or walk length";
 	return "no control Umbra checks is wrong; see SDM 26.2.1 (e.g. bitmap addresses, VPID, EPTP)";
 }
@@ -85,24 +94,25 @@ static const char *host_state_hint(void)
 		return "HOST_CR4.PAE must be 1 with host address-space size";
 	if (!vmread(VMCS_HOST_CS_SELECTOR) || !vmread(VMCS_HOST_TR_SELECTOR))
 		return "HOST_CS_SELECTOR and HOST_TR_SELECTOR must not be 0";
-	if (!(vmread(VMCS_HOST_IA32_EFER) & EFER_LMA))
+	if (vmx_cfg.efer_controls && !(vmread(VMCS_HOST_IA32_EFER) & EFER_LMA))
 		return "HOST_IA32_EFER: LMA/LME must be 1 with host address-space size";
 	return "host selectors (RPL/TI 0), canonical bases, HOST_RIP (SDM 26.2.2-26.2.4)";
 }
 
 /* Reason 33 (26.3.1): Umbra's own checks name the field. */
-static void guest_state_hint(struct vmx_check_failure *f)
+static void guest_state_hint(struct vmx_vcpu *s, struct vmx_check_failure *f)
 {
 	struct vmx_guest_state g = {
 		.cr0 = vmread(VMCS_GUEST_CR0),
 		.cr3 = vmread(VMCS_GUEST_CR3),
 		.cr4 = vmread(VMCS_GUEST_CR4),
 		.dr7 = vmread(VMCS_GUEST_DR7),
-		.efer = vmread(VMCS_GUEST_IA32_EFER),
-		.pat = vmread(VMCS_GUEST_IA32_PAT),
+		.efer = vmx_guest_efer(s),
+		.pat = vmx_cfg.pat_controls ? vmread(VMCS_GUEST_IA32_PAT) : 0,
 		.rflags = vmread(VMCS_GUEST_RFLAGS),
 		.rip = vmread(VMCS_GUEST_RIP),
 		.entry_ctls = (u32)vmread(VMCS_ENTRY_CTLS),
+		.proc2 = secondary_controls(),
 		.entry_intr_info = (u32)vmread(VMCS_ENTRY_INTR_INFO),
 		.interruptibility = (u32)vmread(VMCS_GUEST_INTERRUPTIBILITY),
 		.activity = (u32)vmread(VMCS_GUEST_ACTIVITY_STATE),
@@ -119,9 +129,17 @@ static void guest_state_hint(struct vmx_check_failure *f)
 			.ar = (u32)vmread(VMCS_GUEST_ACCESS_RIGHTS(i)),
 			.base = vmread(VMCS_GUEST_BASE(i)),
 		};
-	for (int i = 0; i < 4; i++)
+	bool ept = g.proc2 & PROC2_ENABLE_EPT;
+	for (int i = 0; ept && i < 4; i++)
 		g.pdpte[i] = vmread(VMCS_GUEST_PDPTE0 + 2 * i);
-	if (vmx_check_guest_state(&vmx_cfg, &g, f))
+	if (!vmx_check_guest_state(&vmx_cfg, &g, f))
+		return;
+	if (!ept && (g.cr0 & CR0_PG) && (g.cr4 & CR4_PAE) &&
+	    !(g.entry_ctls & ENTRY_IA32E_MODE_GUEST))
+		*f = (struct vmx_check_failure){ "GUEST_CR3 (PAE paging without EPT)",
+						 "VM entry loads the 4 PDPTEs from there (26.3.2.4): "
+						 "a present one may have reserved bits set" };
+	else
 		*f = (struct vmx_check_failure){ "(none found)",
 						 "Umbra's checks pass; compare the dump with SDM "
 						 "26.3.1" };
@@ -146,7 +164,7 @@ void vmx_describe_entry_failure(struct vcpu *v, u32 insn_error, u32 reason, u64 
 			       insn, insn_error, vmx_instruction_error_name(insn_error),
 			       hint ? "; check: " : "", hint ? hint : "");
 	} else if (basic == EXIT_REASON_INVALID_GUEST_STATE) {
-		guest_state_hint(&f);
+		guest_state_hint(s, &f);
 		umbra_snprintf(s->failure, sizeof(s->failure),
 			       "VM entry failed: invalid guest state (exit reason 33); check %s: %s",
 			       f.field, f.rule);

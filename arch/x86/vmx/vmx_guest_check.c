@@ -1,9 +1,9 @@
 /* Checks on the guest-state area (Intel SDM vol. 3, 26.3.1) and the
  * VM-execution control fields (26.2.1), in the order the SDM lists them; the
  * first failing rule is named. Not all of them: enough to point at what
- * Umbra (or a guest it emulates for) could plausibly get wrong. Umbra always
- * runs guests with "unrestricted guest" (vmx_controls.c refuses otherwise),
- * so the rules that apply only without it are left out. */
+ * Umbra (or a guest it emulates for) could plausibly get wrong. VMs with EPT
+ * run with "unrestricted guest"; shadow-paging VMs without it, where CR0.PE
+ * and PG must be 1 and the segment rules of protected mode apply. */
 #include "arch/x86/vmx/vmcs.h"
 #include "arch/x86/vmx/vmx_guest_check.h"
 
@@ -21,6 +21,7 @@
 #define AR_RESERVED (0xf00u | 0xfffe0000u)
 #define PDPTE_RESERVED (BIT(1) | BIT(2) | BIT(5) | BIT(6) | BIT(7) | BIT(8))
 #define ACTIVITY_WAIT_FOR_SIPI 3
+#define CR3_MAX_ADDR_BITS 52 /* no CPU has a wider physical address */
 
 enum { ES, CS, SS, DS, FS, GS, LDTR, TR };
 
@@ -69,7 +70,13 @@ static bool check_control_registers(const struct vmx_config *c, const struct vmx
 				    struct vmx_check_failure *f)
 {
 	bool ia32e = g->entry_ctls & ENTRY_IA32E_MODE_GUEST;
-	if ((g->cr0 & c->guest_cr0_must1) != c->guest_cr0_must1)
+	bool ug = g->proc2 & PROC2_UNRESTRICTED_GUEST;
+	/* Without unrestricted guest FIXED0 applies in full (PE, PG). */
+	u64 must1 = ug ? c->guest_cr0_must1 : c->host_cr0_must1;
+	if (!ug && (must1 & ~g->cr0 & (CR0_PE | CR0_PG)))
+		return fail(f, "GUEST_CR0", "PE and PG must be 1 without unrestricted guest (a guest "
+					    "in real mode or with paging off cannot run this way)");
+	if ((g->cr0 & must1) != must1)
 		return fail(f, "GUEST_CR0", "a bit VMX fixes to 1 is clear (IA32_VMX_CR0_FIXED0, e.g. NE)");
 	if (g->cr0 & c->guest_cr0_must0)
 		return fail(f, "GUEST_CR0", "a bit VMX fixes to 0 is set (IA32_VMX_CR0_FIXED1)");
@@ -79,6 +86,8 @@ static bool check_control_registers(const struct vmx_config *c, const struct vmx
 		return fail(f, "GUEST_CR4", "a bit VMX fixes to 1 is clear (IA32_VMX_CR4_FIXED0, e.g. VMXE)");
 	if (g->cr4 & c->guest_cr4_must0)
 		return fail(f, "GUEST_CR4", "a bit VMX fixes to 0 is set (IA32_VMX_CR4_FIXED1)");
+	if (g->cr3 >> CR3_MAX_ADDR_BITS)
+		return fail(f, "GUEST_CR3", "bits beyond the physical-address width must be 0");
 	if (g->dr7 >> 32)
 		return fail(f, "GUEST_DR7", "bits 63:32 must be 0");
 	if (ia32e && !((g->cr0 & CR0_PG) && (g->cr4 & CR4_PAE)))
@@ -86,13 +95,15 @@ static bool check_control_registers(const struct vmx_config *c, const struct vmx
 			    "IA-32e mode guest is set but guest CR0.PG or CR4.PAE is clear");
 	if (!ia32e && (g->cr4 & CR4_PCIDE))
 		return fail(f, "GUEST_CR4", "PCIDE set outside IA-32e mode");
-	if (g->efer & ~EFER_ALLOWED)
+	/* EFER and PAT are checked only when VM entry loads them. */
+	bool load_efer = g->entry_ctls & ENTRY_LOAD_IA32_EFER;
+	if (load_efer && (g->efer & ~EFER_ALLOWED))
 		return fail(f, "GUEST_IA32_EFER", "reserved bits set");
-	if (!(g->efer & EFER_LMA) != !ia32e)
+	if (load_efer && !(g->efer & EFER_LMA) != !ia32e)
 		return fail(f, "GUEST_IA32_EFER", "LMA differs from the VM-entry control IA-32e mode guest");
-	if ((g->cr0 & CR0_PG) && !(g->efer & EFER_LME) != !(g->efer & EFER_LMA))
+	if (load_efer && (g->cr0 & CR0_PG) && !(g->efer & EFER_LME) != !(g->efer & EFER_LMA))
 		return fail(f, "GUEST_IA32_EFER", "LME differs from LMA while CR0.PG is set");
-	for (int i = 0; i < 8; i++) {
+	for (int i = 0; (g->entry_ctls & ENTRY_LOAD_IA32_PAT) && i < 8; i++) {
 		u8 t = (g->pat >> (i * 8)) & 0xff;
 		if (t == 2 || t == 3 || t > 7)
 			return fail(f, "GUEST_IA32_PAT", "an entry is not a valid memory type");
@@ -100,15 +111,42 @@ static bool check_control_registers(const struct vmx_config *c, const struct vmx
 	return true;
 }
 
-/* 26.3.1.2, CS and SS. real: CR0.PE=0 (real mode, with unrestricted guest). */
-static bool check_cs_ss(const struct vmx_guest_state *g, bool real, struct vmx_check_failure *f)
+/* 26.3.1.2, virtual-8086 mode (RFLAGS.VM=1): CS, SS, DS, ES, FS and GS as
+ * a real-mode segment of the selector, DPL 3. */
+static bool check_vm86_segments(const struct vmx_guest_state *g, struct vmx_check_failure *f)
+{
+	static const int order[] = { CS, SS, DS, ES, FS, GS };
+	for (unsigned i = 0; i < ARRAY_SIZE(order); i++) {
+		const struct vmx_seg_state *s = &g->seg[order[i]];
+		if (s->base != (u64)s->sel << 4)
+			return fail(f, seg_field[order[i]][F_BASE],
+				    "must be the selector times 16 in virtual-8086 mode");
+		if (s->limit != 0xffff)
+			return fail(f, seg_field[order[i]][F_LIMIT],
+				    "must be FFFFH in virtual-8086 mode");
+		if (s->ar != 0xf3)
+			return fail(f, seg_field[order[i]][F_AR], "must be F3H in virtual-8086 mode");
+	}
+	return true;
+}
+
+/* 26.3.1.2, CS and SS. real: CR0.PE=0 (real mode, with unrestricted guest);
+ * ug: unrestricted guest. */
+static bool check_cs_ss(const struct vmx_guest_state *g, bool real, bool ug,
+			struct vmx_check_failure *f)
 {
 	const struct vmx_seg_state *cs = &g->seg[CS], *ss = &g->seg[SS];
 	bool ia32e = g->entry_ctls & ENTRY_IA32E_MODE_GUEST;
 	const char *csar = seg_field[CS][F_AR], *ssar = seg_field[SS][F_AR];
 	u32 t = type(cs);
+	if (!ug && (ss->sel & 3) != (cs->sel & 3))
+		return fail(f, seg_field[SS][F_SEL],
+			    "RPL must equal CS.RPL without unrestricted guest");
 	if (cs->base >> 32)
 		return fail(f, seg_field[CS][F_BASE], "bits 63:32 must be 0");
+	if (!ug && !(t == 9 || t == 11 || t == 13 || t == 15))
+		return fail(f, csar, "type must be an accessed code segment (9, 11, 13, 15) without "
+				     "unrestricted guest");
 	if (!(t == 3 || t == 9 || t == 11 || t == 13 || t == 15))
 		return fail(f, csar, "type must be 3 (read/write data) or an accessed code segment "
 				     "(9, 11, 13, 15)");
@@ -134,6 +172,8 @@ static bool check_cs_ss(const struct vmx_guest_state *g, bool real, struct vmx_c
 		return fail(f, ssar, "type must be read/write data (3 or 7)");
 	if (!(ss->ar & AR_S) || !(ss->ar & AR_P))
 		return fail(f, ssar, "S and P must be 1");
+	if (!ug && dpl(ss) != (ss->sel & 3u))
+		return fail(f, ssar, "DPL must equal the selector's RPL without unrestricted guest");
 	if ((real || t == 3) && dpl(ss) != 0)
 		return fail(f, ssar, "DPL must be 0 in real mode or with a type-3 CS");
 	if (ss->ar & AR_RESERVED)
@@ -143,8 +183,9 @@ static bool check_cs_ss(const struct vmx_guest_state *g, bool real, struct vmx_c
 	return true;
 }
 
-/* 26.3.1.2, DS, ES, FS, GS. */
-static bool check_data_segments(const struct vmx_guest_state *g, struct vmx_check_failure *f)
+/* 26.3.1.2, DS, ES, FS, GS. ug: unrestricted guest. */
+static bool check_data_segments(const struct vmx_guest_state *g, bool ug,
+				struct vmx_check_failure *f)
 {
 	static const int order[] = { DS, ES, FS, GS };
 	for (unsigned i = 0; i < ARRAY_SIZE(order); i++) {
@@ -161,6 +202,9 @@ static bool check_data_segments(const struct vmx_guest_state *g, struct vmx_chec
 			return fail(f, ar, "type must have the accessed bit set");
 		if ((type(s) & 8) && !(type(s) & 2))
 			return fail(f, ar, "a code segment here must be readable");
+		if (!ug && type(s) <= 11 && dpl(s) < (s->sel & 3u))
+			return fail(f, ar, "DPL below the selector's RPL (data or non-conforming code, "
+					   "without unrestricted guest)");
 		if (!(s->ar & AR_S) || !(s->ar & AR_P))
 			return fail(f, ar, "S and P must be 1");
 		if (s->ar & AR_RESERVED)
@@ -247,7 +291,10 @@ static bool check_other_state(const struct vmx_guest_state *g, struct vmx_check_
 		return fail(f, intr, "STI or MOV SS blocking while an external interrupt is injected");
 	if (g->link_pointer != VMCS_LINK_POINTER_NONE)
 		return fail(f, "VMCS_LINK_POINTER", "must be all ones (no VMCS shadowing)");
-	bool pae_paging = (g->cr0 & CR0_PG) && (g->cr4 & CR4_PAE) && !ia32e;
+	/* Without EPT VM entry loads the PDPTEs from CR3 (26.3.2.4) and checks
+	 * them there, in memory this code does not see. */
+	bool pae_paging = (g->cr0 & CR0_PG) && (g->cr4 & CR4_PAE) && !ia32e &&
+			  (g->proc2 & PROC2_ENABLE_EPT);
 	for (int i = 0; pae_paging && i < 4; i++)
 		if ((g->pdpte[i] & 1) && (g->pdpte[i] & PDPTE_RESERVED))
 			return fail(f, "GUEST_PDPTEn", "a present PDPTE has reserved bits set");
@@ -258,9 +305,14 @@ bool vmx_check_guest_state(const struct vmx_config *c, const struct vmx_guest_st
 			   struct vmx_check_failure *f)
 {
 	bool real = !(g->cr0 & CR0_PE);
-	return check_control_registers(c, g, f) && check_cs_ss(g, real, f) &&
-	       check_data_segments(g, f) && check_system_segments(g, f) &&
-	       check_other_state(g, f);
+	bool ug = g->proc2 & PROC2_UNRESTRICTED_GUEST;
+	if (!check_control_registers(c, g, f))
+		return false;
+	/* The protected-mode segment rules do not apply in virtual-8086 mode. */
+	bool segs = (g->rflags & RFLAGS_VM) && !real
+			    ? check_vm86_segments(g, f)
+			    : check_cs_ss(g, real, ug, f) && check_data_segments(g, ug, f);
+	return segs && check_system_segments(g, f) && check_other_state(g, f);
 }
 
 static const char *check_one(u64 cap, u32 value, const char *field)

@@ -19,6 +19,9 @@ struct vmx_seg_state {
 struct vmx_guest_state {
 	u64 cr0, cr3, cr4, dr7, efer, pat, rflags, rip;
 	u32 entry_ctls;
+	/* Secondary processor-based controls as VM entry sees them (0 when
+	 * not activated): unrestricted guest and EPT change the rules. */
+	u32 proc2;
 	u32 entry_intr_info;
 	u32 interruptibility, activity;
 	u64 link_pointer;

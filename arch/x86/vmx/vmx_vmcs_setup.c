@@ -11,41 +11,44 @@
 #define MSR_IA32_SYSENTER_ESP 0x175
 #define MSR_IA32_SYSENTER_EIP 0x176
 #define MSR_IA32_PAT 0x277
-#define VEC_MC 18
 #define PAT_POWER_ON 0x0007040600070406ull /* SDM 11.12.4 */
-#define CR0_ET BIT(4)
-#define CR0_NW BIT(29)
-#define CR0_CD BIT(30)
 #define DR7_POWER_ON 0x400ull
 #define RFLAGS_FIXED1 0x2ull
 
-/* VM-execution, VM-exit and VM-entry control fields (25.6-25.8). */
+/* VM-execution, VM-exit and VM-entry control fields (25.6-25.8). The
+ * per-VM parts (EPT or shadow paging) come from s->ctl
+ * (vmx_vm_controls): with EPT only #MC is intercepted and the guest owns
+ * most CR0/CR4 bits; with shadow paging #PF too, and no CR0/CR4 bit. */
 void vmcs_setup_controls(struct vcpu *v)
 {
 	struct vmx_vcpu *s = vmx(v);
 	const struct vmx_config *c = &vmx_cfg;
+	const struct vmx_vm_controls *ctl = s->ctl;
 	vmcs_write(VMCS_PIN_BASED_CTLS, c->pin);
 	vmcs_write(VMCS_PROC_BASED_CTLS, s->proc);
-	vmcs_write(VMCS_SECONDARY_PROC_BASED_CTLS, s->vpid ? c->proc2 : c->proc2 & ~PROC2_ENABLE_VPID);
+	/* The secondary-control, VPID and EPTP fields exist only on CPUs with
+	 * the controls (appendix B). */
+	if (c->secondary)
+		vmcs_write(VMCS_SECONDARY_PROC_BASED_CTLS, s->proc2);
 	if (s->vpid)
 		vmcs_write(VMCS_VPID, s->vpid);
-	/* Only machine checks: the guest handles its own exceptions. */
-	vmcs_write(VMCS_EXCEPTION_BITMAP, BIT(VEC_MC));
-	vmcs_write(VMCS_PF_ERROR_CODE_MASK, 0);
-	vmcs_write(VMCS_PF_ERROR_CODE_MATCH, 0);
+	vmcs_write(VMCS_EXCEPTION_BITMAP, ctl->exception_bitmap);
+	vmcs_write(VMCS_PF_ERROR_CODE_MASK, ctl->pfec_mask);
+	vmcs_write(VMCS_PF_ERROR_CODE_MATCH, ctl->pfec_match);
 	vmcs_write(VMCS_CR3_TARGET_COUNT, 0);
 	vmcs_write(VMCS_IO_BITMAP_A, vmx_io_bitmap_a);
 	vmcs_write(VMCS_IO_BITMAP_B, vmx_io_bitmap_b);
 	vmcs_write(VMCS_MSR_BITMAP, vmx_msr_bitmap);
 	vmcs_write(VMCS_TSC_OFFSET, v->tsc_offset);
-	vmcs_write(VMCS_CR0_GUEST_HOST_MASK, c->cr0_guest_host_mask);
-	vmcs_write(VMCS_CR4_GUEST_HOST_MASK, c->cr4_guest_host_mask);
+	vmcs_write(VMCS_CR0_GUEST_HOST_MASK, ctl->cr0_guest_host_mask);
+	vmcs_write(VMCS_CR4_GUEST_HOST_MASK, ctl->cr4_guest_host_mask);
 	if (c->tpr_shadow) {
 		/* A TPR threshold of 0 never exits (29.1.2). */
 		vmcs_write(VMCS_VIRTUAL_APIC_ADDR, s->vapic_pa);
 		vmcs_write(VMCS_TPR_THRESHOLD, 0);
 	}
-	vmcs_write(VMCS_EPT_POINTER, s->eptp);
+	if (s->proc2 & PROC2_ENABLE_EPT)
+		vmcs_write(VMCS_EPT_POINTER, s->eptp);
 	vmcs_write(VMCS_EXIT_CTLS, c->exit);
 	vmcs_write(VMCS_EXIT_MSR_STORE_COUNT, 0);
 	vmcs_write(VMCS_EXIT_MSR_LOAD_COUNT, 0);
@@ -96,8 +99,11 @@ void vmcs_setup_host(void)
 	vmcs_write(VMCS_HOST_SYSENTER_CS, rdmsr(MSR_IA32_SYSENTER_CS));
 	vmcs_write(VMCS_HOST_SYSENTER_ESP, rdmsr(MSR_IA32_SYSENTER_ESP));
 	vmcs_write(VMCS_HOST_SYSENTER_EIP, rdmsr(MSR_IA32_SYSENTER_EIP));
-	vmcs_write(VMCS_HOST_IA32_EFER, rdmsr(MSR_EFER));
-	vmcs_write(VMCS_HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
+	/* Only with the controls that load them (appendix B). */
+	if (vmx_cfg.efer_controls)
+		vmcs_write(VMCS_HOST_IA32_EFER, rdmsr(MSR_EFER));
+	if (vmx_cfg.pat_controls)
+		vmcs_write(VMCS_HOST_IA32_PAT, rdmsr(MSR_IA32_PAT));
 	vmcs_write(VMCS_HOST_RIP, (u64)(uintptr_t)vmx_exit_stub);
 }
 
@@ -112,9 +118,11 @@ static void seg_write(enum vseg_index i, u16 sel, u32 ar, u32 limit, u64 base)
 /* Guest MSR fields at their power-on values (SDM vol. 3, 10.1.1), written
  * once when the VMCS is set up: INIT does not change them, so a vCPU that
  * starts with INIT-SIPI keeps these. */
-void vmcs_setup_guest_power_on(void)
+void vmcs_setup_guest_power_on(struct vcpu *v)
 {
-	vmcs_write(VMCS_GUEST_IA32_PAT, PAT_POWER_ON);
+	if (vmx_cfg.pat_controls)
+		vmcs_write(VMCS_GUEST_IA32_PAT, PAT_POWER_ON);
+	vmx(v)->pat = PAT_POWER_ON;
 	vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
 	vmcs_write(VMCS_GUEST_SYSENTER_CS, 0);
 	vmcs_write(VMCS_GUEST_SYSENTER_ESP, 0);
@@ -129,8 +137,8 @@ static void reset_common(struct vcpu *v, u64 rip)
 	vmcs_write(VMCS_GUEST_CR3, 0);
 	vmcs_write(VMCS_GUEST_DR7, DR7_POWER_ON);
 	vmcs_write(VMCS_GUEST_IA32_DEBUGCTL, 0);
-	vmcs_write(VMCS_GUEST_IA32_EFER, 0);
-	for (int i = 0; i < 4; i++)
+	vmx_set_guest_efer(s, 0);
+	for (int i = 0; vmx_cfg.ept_supported && i < 4; i++)
 		vmcs_write(VMCS_GUEST_PDPTE0 + 2 * i, 0);
 	vmcs_write(VMCS_GUEST_RIP, rip);
 	vmcs_write(VMCS_GUEST_RSP, v->gpr[RSP]);
@@ -151,7 +159,9 @@ static void reset_common(struct vcpu *v, u64 rip)
  * flat 4 GiB 32-bit code and data, CR0.PE on, paging off, interrupts off.
  * Only unrestricted guest allows CR0.PG=0 with PE=1 (26.3.1.1). The guest
  * sees CR0 = PE|ET and CR4 = 0 through the read shadows; the real registers
- * carry the bits VMX forces (NE, VMXE). */
+ * carry the bits VMX forces (NE, VMXE). Under shadow paging the generic
+ * code then loads the real CR0/CR3/CR4 (paging on) before the first entry
+ * (vmx_load_shadow_paging); nothing else here needs unrestricted guest. */
 void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 {
 	const u32 code = 0xb | AR_S | AR_P | AR_DB | AR_G; /* execute/read, accessed */
@@ -169,12 +179,12 @@ void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
 	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
 
-	u64 cr0 = CR0_PE | CR0_ET;
+	u64 cr0 = VMX_RESET_CR0_PROTECTED32;
 	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
 	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
 	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
 	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
-	vmcs_setup_guest_power_on();
+	vmcs_setup_guest_power_on(v);
 	for (int i = 0; i < VMX_SWAPPED_MSRS; i++)
 		vmx(v)->swapped_msrs[i] = 0;
 	reset_common(v, eip);
@@ -201,7 +211,7 @@ void vmcs_setup_guest_real_mode(struct vcpu *v, u8 vector)
 	vmcs_write(VMCS_GUEST_GDTR_LIMIT, 0xffff);
 	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
 	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
-	u64 cr0 = CR0_CD | CR0_NW | CR0_ET;
+	u64 cr0 = VMX_RESET_CR0_REAL;
 	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
 	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
 	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
