@@ -360,13 +360,19 @@ def bochs_guest_tests(full):
     suite."""
     ok = r"GUEST-RESULT: pass"
 
-    def b(title, modules, expect, model="corei7_skylake_x", **kw):
+    def b(title, modules, expect, model="corei7_skylake_x", paging="EPT", **kw):
         kw.setdefault("cmdline", "exitcode")
         kw.setdefault("smp", 2)
         kw.setdefault("timeout", 300)
         kw.setdefault("forbid", [r"PANIC", r"GUEST-RESULT: fail", r"VM entry failed"])
-        return dict(name=f"guest on VT-x/EPT (Bochs {model}): " + title, emu="bochs",
+        return dict(name=f"guest on VT-x/{paging} (Bochs {model}): " + title, emu="bochs",
                     cpu=f"model={model}", modules=modules, expect=expect, **kw)
+    # VT-x shadow paging runs guests that stay in protected or long mode:
+    # without unrestricted guest (which needs EPT) VMX has no real mode, so
+    # the realmode guest and SMP APs (started in real mode) are left out.
+    shadow_suite = ["hello", "cpuid_msr_io", "exceptions", "lowload", "access_matrix", "churn"]
+    def shadow_line(n):
+        return {"access_matrix": "-- strict=1", "churn": "-- ops=40"}.get(n, "")
     suite = ["hello", "cpuid_msr_io", "exceptions", "timer", "lowload", "realmode", "smp"]
     tests = [
         b("hello, CPUID/MSR/IO/hypercall, exceptions, timer, low load, real mode, SMP "
@@ -387,6 +393,31 @@ def bochs_guest_tests(full):
         b("PC platform: fw_cfg, ACPI and MP tables, PM timer, CMOS, PIC, IOAPIC, UART IRQ",
           [(guest("platform"), "vcpus=2 mem=128M -- cpus=2 mem=128M")],
           [ok, vm_exit("platform", 0x10)]),
+        b("mmu=shadow: hello, CPUID/MSR/IO, exceptions, low load, access matrix (exact), "
+          "churn (6 VMs, one boot)",
+          [(guest(n), shadow_line(n)) for n in shadow_suite],
+          [r"vmx: shadow paging: proc 0x[0-9a-f]+ proc2 0x[0-9a-f]+, exceptions 0x44000"]
+          + [rf"VM {n}: .* shadow paging" for n in shadow_suite]
+          + [rf"\[{n}\] GUEST-RESULT: pass" for n in shadow_suite]
+          + [vm_exit(n, 0x10) for n in shadow_suite], paging="shadow",
+          cmdline="exitcode mmu=shadow", timeout=400),
+        b("VT-x without EPT (bx_generic): every VM on shadow paging; real mode refused",
+          [(guest(n), shadow_line(n)) for n in ["hello", "exceptions", "access_matrix"]]
+          + [(guest("realmode"), "")],
+          [r"vmx: every VM runs with shadow paging", r"VM hello: .* shadow paging",
+           r"\[hello\] GUEST-RESULT: pass", r"\[exceptions\] GUEST-RESULT: pass",
+           r"\[access_matrix\] GUEST-RESULT: pass", vm_exit("access_matrix", 0x10),
+           vm_exit("realmode", 0x13) + r" \(the guest left protected mode; real mode under shadow paging needs"],
+          model="bx_generic", paging="shadow", smp=1, timeout=400,
+          cpuid='cpuid: level=6, family=6, model=0x2a, vendor_string="GenuineIntel", '
+                'x86_64=1, apic=xapic, simd=sse2, vmx=1'),
+        b("no unrestricted guest (Lynnfield): shadow paging, the guest suite that needs no real mode",
+          [(guest(n), shadow_line(n)) for n in shadow_suite + ["timer", "triplefault"]],
+          [r"vmx: every VM runs with shadow paging"]
+          + [rf"\[{n}\] GUEST-RESULT: pass" for n in shadow_suite + ["timer"]]
+          + [vm_exit(n, 0x10) for n in shadow_suite + ["timer"]]
+          + [vm_exit("triplefault", 0x13) + r" \(triple fault"],
+          model="corei5_lynnfield_750", paging="shadow", timeout=600),
         # 4 vCPUs need 4 Bochs CPUs: with fewer, Bochs hangs (see README).
         b("SMP: INIT-SIPI bring-up of 4 vCPUs and IPIs (4 Bochs CPUs)",
           [(guest("smp"), "vcpus=4 -- cpus=4")],
@@ -406,15 +437,18 @@ def bochs_guest_tests(full):
         b("two VMs on two CPUs cannot see each other's memory",
           [(guest("isolation"), "name=a -- id=A"), (guest("isolation"), "name=b -- id=B")],
           [r"\[a\] " + ok, r"\[b\] " + ok, vm_exit("a", 0x10), vm_exit("b", 0x10)]),
-        b("no unrestricted guest: clear refusal", [(guest("hello"), "")],
-          [r"vmx: cannot run guests: VT-x without unrestricted guest", r"power: powering off"],
-          model="corei5_lynnfield_750", forbid=[r"PANIC", r"GUEST-RESULT"]),
-        b("no EPT: clear refusal", [(guest("hello"), "")],
-          [r"vmx: cannot run guests: VT-x without EPT needs shadow paging",
-           r"power: powering off"], model="bx_generic", smp=1,
-          cpuid='cpuid: level=6, family=6, model=0x2a, vendor_string="GenuineIntel", '
-                'x86_64=1, apic=xapic, simd=sse2, vmx=1',
-          forbid=[r"PANIC", r"GUEST-RESULT"]),
+        b("mmu=shadow: 256 MiB memory patterns, two isolated VMs, APIC garbage",
+          [(guest("memory"), "mem=300M"), (guest("isolation"), "name=a -- id=A"),
+           (guest("garbage"), "name=g")],
+          [ok, vm_exit("memory", 0x10), vm_exit("a", 0x10), r"\[g\] .*survived"],
+          paging="shadow", cmdline="exitcode mmu=shadow", mem="1024", timeout=900),
+        b("mmu=shadow: PC platform: xAPIC/x2APIC registers, TPR, timer modes",
+          [(guest("apic"), "")], [ok, vm_exit("apic", 0x10), r"VM apic: .* shadow paging"],
+          paging="shadow", cmdline="exitcode mmu=shadow"),
+        b("mmu=shadow: PC platform: fw_cfg, ACPI and MP tables, PM timer, CMOS, PIC, IOAPIC, UART IRQ",
+          [(guest("platform"), "mem=128M -- cpus=1 mem=128M")],
+          [ok, vm_exit("platform", 0x10), r"VM platform: .* shadow paging"],
+          paging="shadow", cmdline="exitcode mmu=shadow"),
     ]
 
 
