@@ -516,6 +516,18 @@ bool mmu_unprotect_gfn(struct mmu *m, u64 gfn)
 	return all;
 }
 
+void mmu_zap_all(struct mmu *m)
+{
+	unsigned long f = spin_lock(&m->lock);
+	for (u32 i = 0; i < m->nr_allocated; i++) {
+		struct shadow_page *sp = &m->pages[i];
+		if (sp->in_use && !sp->invalid)
+			sp_zap(m, sp);
+	}
+	mmu_commit_zap(m);
+	spin_unlock(&m->lock, f);
+}
+
 /* --- setup ------------------------------------------------------------------ */
 
 bool mmu_init(struct mmu *m, u64 nr_gfns, u32 pool_pages, const struct walk_mem *gmem,

@@ -242,6 +242,10 @@ void mmu_guest_wrote(struct mmu *m, u64 gpa, const void *old, const void *new_, 
  * when gfn is a vCPU's root table, which cannot stop being shadowed. */
 bool mmu_unprotect_gfn(struct mmu *m, u64 gfn);
 
+/* Drops every shadow page (roots are reloaded by their vCPUs): the guest
+ * may have changed its tables without the MMU seeing it. */
+void mmu_zap_all(struct mmu *m);
+
 /* The leaf spte that maps gva for the vCPU's current root, 0 if none. */
 u64 mmu_lookup_spte(struct mmu_vcpu *mv, u64 gva);
 

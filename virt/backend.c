@@ -5,7 +5,7 @@
 
 const struct virt_backend_ops *virt_backend;
 bool virt_has_tdp;
-bool virt_shadow_real_mode;
+enum shadow_real_mode virt_shadow_real_mode;
 
 /* Every slot of the ops table is a pointer and every one must be set: a
  * backend that misses an op added later would jump to address 0. */
@@ -37,7 +37,7 @@ bool virt_backend_select(const struct virt_caps *caps)
 {
 	if (caps->svm && !caps->svm_caps.svm_disabled) {
 		virt_has_tdp = caps->svm_caps.npt;
-		virt_shadow_real_mode = true;
+		virt_shadow_real_mode = SHADOW_REAL_MODE_PAGED;
 		if (!virt_has_tdp)
 			log_info("virt: AMD-V without nested paging: VMs run on shadow paging");
 		return pick(&svm_backend_ops);
@@ -48,7 +48,7 @@ bool virt_backend_select(const struct virt_caps *caps)
 	 * guest (a multiboot guest starts with paging off). */
 	if (caps->vmx) {
 		virt_has_tdp = caps->vmx_caps.ept && caps->vmx_caps.unrestricted_guest;
-		virt_shadow_real_mode = false;
+		virt_shadow_real_mode = SHADOW_REAL_MODE_NONE; /* vmx.c refines it */
 		if (!virt_has_tdp)
 			log_info("virt: VT-x without EPT and unrestricted guest: VMs run on shadow paging");
 		return pick(&vmx_backend_ops);

@@ -156,12 +156,22 @@ extern const struct virt_backend_ops vmx_backend_ops;
 /* Picks the backend for this machine (from the detected capabilities). */
 bool virt_backend_select(const struct virt_caps *caps);
 
-/* Set by virt_backend_select: whether VMs can use nested paging (NPT, or EPT
- * with unrestricted guest); without it every VM runs on shadow paging.
- * virt_shadow_real_mode: whether a shadow-paging guest may clear CR0.PE
- * (AMD-V runs "paged real mode", APM 15.19; VT-x without unrestricted
- * guest cannot run real mode at all). */
+/* Set by virt_backend_select (and refined when the backend is enabled):
+ * whether VMs can use nested paging (NPT, or EPT with unrestricted guest);
+ * without it every VM runs on shadow paging. */
 extern bool virt_has_tdp;
-extern bool virt_shadow_real_mode;
+
+/* How a shadow-paging guest can run real mode (CR0.PE=0). */
+enum shadow_real_mode {
+	SHADOW_REAL_MODE_NONE,	/* not at all: the VM is stopped (VT-x without
+				 * unrestricted guest) */
+	SHADOW_REAL_MODE_PAGED,	/* "paged real mode" on the identity shadow
+				 * (AMD-V, APM 15.19) */
+	SHADOW_REAL_MODE_TDP,	/* on the nested p2m (VT-x unrestricted guest
+				 * needs EPT): guest writes then bypass write
+				 * tracking, so the shadow is dropped when the
+				 * guest leaves real mode */
+};
+extern enum shadow_real_mode virt_shadow_real_mode;
 
 #endif

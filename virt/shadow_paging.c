@@ -240,7 +240,7 @@ void shadow_vcpu_reset(struct vcpu *v, u64 cr0)
 {
 	struct shadow_vcpu *s = sv(v);
 	s->guest = (struct paging_regs){ cr0, 0, 0, 0 };
-	if (!(cr0 & CR0_PE) && !virt_shadow_real_mode) {
+	if (!(cr0 & CR0_PE) && virt_shadow_real_mode == SHADOW_REAL_MODE_NONE) {
 		vcpu_crash(v, "real mode under shadow paging needs AMD-V or VT-x with "
 			      "unrestricted guest (EPT)");
 		return;
@@ -311,7 +311,7 @@ static bool set_cr0(struct vcpu *v, u64 val)
 	if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
 		return false;
 	val |= CR0_ET; /* hardwired on every CPU since the 486 */
-	if (!(val & CR0_PE) && !virt_shadow_real_mode) {
+	if (!(val & CR0_PE) && virt_shadow_real_mode == SHADOW_REAL_MODE_NONE) {
 		vcpu_crash(v, "the guest left protected mode; real mode under shadow paging needs "
 			      "AMD-V or VT-x with unrestricted guest (EPT)");
 		return true;
@@ -327,6 +327,10 @@ static bool set_cr0(struct vcpu *v, u64 val)
 		n.efer &= ~EFER_LMA;
 	}
 	n.cr0 = val;
+	/* Real mode ran on the nested p2m, where the guest's writes to its
+	 * page tables went unseen: whatever was shadowed may be stale. */
+	if (!(old & CR0_PE) && (val & CR0_PE) && virt_shadow_real_mode == SHADOW_REAL_MODE_TDP)
+		mmu_zap_all(v->vm->mmu);
 	return commit(v, &n, (old ^ val) & (CR0_PG | CR0_CD | CR0_NW));
 }
 

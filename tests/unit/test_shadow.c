@@ -866,6 +866,12 @@ TEST(reclaim_bounded_pool)
 	for (u32 i = 0; i < mmu.nr_allocated; i++)
 		used += mmu.pages[i].in_use;
 	CHECK_EQ(mmu.stats.sp_allocated - mmu.stats.sp_zapped, used);
+	/* Dropping everything: the root is reloaded, the guest carries on. */
+	u32 gen = mmu.reload_gen;
+	mmu_zap_all(&mmu);
+	CHECK(mmu.reload_gen != gen);
+	CHECK(!mmu_audit(&mmu));
+	run_matrix("after zap-all", gvas, 64, (struct config){ 0, 0, 1, 0 });
 	mmu_stop();
 }
 

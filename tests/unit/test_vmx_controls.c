@@ -391,6 +391,33 @@ TEST(shadow_paging_on_a_cpu_with_ept)
 	CHECK(t.unrestricted_guest);
 }
 
+/* Real mode of a shadow-paging VM: on the EPT p2m with unrestricted guest
+ * where the CPU has both, everything else as for shadow paging; nowhere
+ * without them. */
+TEST(shadow_paging_real_mode_phase)
+{
+	struct vmx_cap_msrs m = skylake();
+	struct vmx_config c;
+	CHECK(vmx_config_compute(&m, &c));
+	struct vmx_vm_controls s, r;
+	CHECK(vmx_vm_controls(&c, true, &s));
+	CHECK(vmx_shadow_real_mode_controls(&c, &s, &r));
+	CHECK_EQ(r.proc, s.proc);
+	CHECK_EQ(r.proc2, s.proc2 | PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST);
+	CHECK_EQ(r.proc2 & PROC2_ENABLE_INVPCID, 0);
+	CHECK_EQ(r.exception_bitmap, s.exception_bitmap);
+	CHECK_EQ(r.cr0_guest_host_mask, ~0ull);
+	CHECK_EQ(r.cr0_must1 & (CR0_PE | CR0_PG), 0);
+	CHECK(r.unrestricted_guest);
+	struct vmx_cap_msrs g = bx_generic(), l = lynnfield();
+	CHECK(vmx_config_compute(&g, &c));
+	CHECK(vmx_vm_controls(&c, true, &s));
+	CHECK(!vmx_shadow_real_mode_controls(&c, &s, &r));
+	CHECK(vmx_config_compute(&l, &c));
+	CHECK(vmx_vm_controls(&c, true, &s));
+	CHECK(!vmx_shadow_real_mode_controls(&c, &s, &r));
+}
+
 TEST(shadow_paging_register_values)
 {
 	struct vmx_cap_msrs m = skylake();
@@ -833,6 +860,7 @@ int main(void)
 	RUN(no_secondary_controls_runs_with_shadow_paging);
 	RUN(no_unrestricted_guest_runs_with_shadow_paging);
 	RUN(shadow_paging_on_a_cpu_with_ept);
+	RUN(shadow_paging_real_mode_phase);
 	RUN(shadow_paging_register_values);
 	RUN(shadow_paging_needs_cr3_and_invlpg_exiting);
 	RUN(ept_capabilities_checked);

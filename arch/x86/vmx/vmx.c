@@ -31,7 +31,7 @@
 #define AR_TO_SVM(ar) (((ar) & 0xffu) | (((ar) >> 4) & 0xf00u))
 
 struct vmx_config vmx_cfg;
-struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl;
+struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl, vmx_shadow_rm_ctl;
 static struct vmx_cap_msrs vmx_caps;
 static bool global_ok;
 static paddr_t vmxon_region[MAX_CPUS];
@@ -81,6 +81,9 @@ static bool vmx_global_init(void)
 	const struct vmx_config *c = &vmx_cfg;
 	vmx_vm_controls(c, false, &vmx_tdp_ctl);
 	vmx_vm_controls(c, true, &vmx_shadow_ctl);
+	/* Real mode under shadow paging runs on the EPT p2m, or not at all. */
+	virt_shadow_real_mode = vmx_shadow_real_mode_controls(c, &vmx_shadow_ctl, &vmx_shadow_rm_ctl)
+					? SHADOW_REAL_MODE_TDP : SHADOW_REAL_MODE_NONE;
 	/* The capability MSRs decide whether EPT VMs can run at all (INVEPT,
 	 * write-back, EFER/PAT switching...), more than the CPUID-level view
 	 * virt_backend_select() had. */
@@ -221,10 +224,61 @@ static void write_shadow_paging(struct vmx_vcpu *s)
 	const struct paging_regs *g = &s->paging_guest, *hw = &s->paging_hw;
 	vmcs_write(VMCS_CR0_READ_SHADOW, g->cr0);
 	vmcs_write(VMCS_CR4_READ_SHADOW, g->cr4);
+	if (!(g->cr0 & CR0_PE)) {
+		/* Real mode on the EPT p2m with unrestricted guest: the
+		 * guest's own registers (no paging to shadow). */
+		vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, g->cr0));
+		vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, g->cr4));
+		vmcs_write(VMCS_GUEST_CR3, g->cr3);
+		vmx_set_guest_efer(s, g->efer & ~(EFER_LME | EFER_LMA));
+		return;
+	}
 	vmcs_write(VMCS_GUEST_CR0, vmx_shadow_cr0_real(&vmx_cfg, hw->cr0));
 	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, hw->cr4));
 	vmcs_write(VMCS_GUEST_CR3, hw->cr3);
 	vmx_set_guest_efer(s, vmx_shadow_efer_real(hw->efer));
+}
+
+/*
+ * Leaving real mode (unrestricted guest) for shadow paging (no unrestricted
+ * guest): the segment registers still hold what real-mode loads left, which
+ * the CPU keeps using until the guest reloads them, but which VM entry
+ * without unrestricted guest refuses (26.3.1.2): CS must be a code segment,
+ * SS writable data, usable ones accessed, DPLs from the selectors' RPL.
+ * Only the attributes change, as KVM's fix_pmode_seg does.
+ */
+static void fix_segments_for_protected_mode(void)
+{
+	for (int i = SEG_ES; i <= SEG_GS; i++) {
+		u32 ar = (u32)vmread(VMCS_GUEST_ACCESS_RIGHTS(i));
+		u32 rpl = (u32)vmread(VMCS_GUEST_SELECTOR(i)) & 3;
+		if ((ar & AR_UNUSABLE) && i != SEG_CS && i != SEG_SS)
+			continue;
+		u32 type = ar & AR_TYPE_MASK;
+		if (i == SEG_CS)
+			type = (type & 8) ? (type | 1) : 0xb;	/* code, readable, accessed */
+		else if (i == SEG_SS)
+			type = 3;				/* data, writable, accessed */
+		else
+			type = (type & 8) ? (type | 3) : (type | 1);
+		ar = (ar & ~(AR_TYPE_MASK | AR_UNUSABLE | (3u << AR_DPL_SHIFT))) | type | AR_S |
+		     AR_P | (rpl << AR_DPL_SHIFT);
+		vmcs_write(VMCS_GUEST_ACCESS_RIGHTS(i), ar);
+	}
+}
+
+/* Execution controls and EPTP after s->ctl changed (vmx_load_shadow_paging). */
+static void write_controls(struct vmx_vcpu *s)
+{
+	if (!s->ctl->unrestricted_guest && (vmread(VMCS_SECONDARY_PROC_BASED_CTLS) &
+					    PROC2_UNRESTRICTED_GUEST))
+		fix_segments_for_protected_mode();
+	vmcs_write(VMCS_PROC_BASED_CTLS, s->proc);
+	if (vmx_cfg.secondary)
+		vmcs_write(VMCS_SECONDARY_PROC_BASED_CTLS, s->proc2);
+	if (s->proc2 & PROC2_ENABLE_EPT)
+		vmcs_write(VMCS_EPT_POINTER, s->eptp);
+	s->flush_pending = true;
 }
 
 static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
@@ -235,6 +289,8 @@ static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 	}
 	if (s->pending & VMX_PENDING_RESET_REAL)
 		vmcs_setup_guest_real_mode(v, s->reset_vector);
+	if (s->pending & VMX_PENDING_CONTROLS)
+		write_controls(s);
 	if (s->pending & VMX_PENDING_PAGING)
 		write_shadow_paging(s);
 	if ((s->pending & VMX_PENDING_EPTP) && (s->proc2 & PROC2_ENABLE_EPT)) {
@@ -414,6 +470,8 @@ static bool vmx_shadow_enable(struct vcpu *v)
 	s->shadow = true;
 	use_controls(s, &vmx_shadow_ctl);
 	s->pending &= ~VMX_PENDING_EPTP;
+	/* Real-mode phases run on the VM's p2m (vmx_shadow_rm_ctl). */
+	s->eptp = ept_pointer(v->vm->mem.root);
 	/* The view a reset recorded before this call (none: reset state). */
 	if (s->pending & VMX_PENDING_RESET)
 		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_PROTECTED32 };
@@ -428,6 +486,16 @@ static void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *gue
 				   const struct paging_regs *hw)
 {
 	struct vmx_vcpu *s = vmx(v);
+	const struct vmx_vm_controls *ctl =
+		(guest->cr0 & CR0_PE) ? &vmx_shadow_ctl : &vmx_shadow_rm_ctl;
+	if (ctl != s->ctl) {
+		/* Into or out of real mode (vmx_shadow_real_mode_controls). The
+		 * interrupt-window bit of s->proc is kept. */
+		u32 window = s->proc & PROC_INTERRUPT_WINDOW_EXITING;
+		use_controls(s, ctl);
+		s->proc |= window;
+		s->pending |= VMX_PENDING_CONTROLS;
+	}
 	s->paging_guest = *guest;
 	s->paging_hw = *hw;
 	s->pending |= VMX_PENDING_PAGING;

@@ -58,6 +58,7 @@ struct vmx_vcpu {
 #define VMX_PENDING_EPTP BIT(1)
 #define VMX_PENDING_RESET_REAL BIT(2) /* guest state after INIT-SIPI */
 #define VMX_PENDING_PAGING BIT(3)    /* shadow paging: paging_guest/paging_hw */
+#define VMX_PENDING_CONTROLS BIT(4)  /* s->ctl changed: execution controls, EPTP */
 
 /* CR0 as the guest sees it after the two resets: multiboot entry (PE|ET)
  * and INIT (CD|NW|ET, SDM vol. 3, 10.1.1). */
@@ -66,7 +67,7 @@ struct vmx_vcpu {
 
 extern struct vmx_config vmx_cfg;
 /* The per-VM controls of VMs with EPT and with shadow paging (vmx_cfg). */
-extern struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl;
+extern struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl, vmx_shadow_rm_ctl;
 
 /* Whether VMs can run with EPT on this machine (known once VT-x is enabled
  * on the boot CPU). When false, every VM must run with shadow paging

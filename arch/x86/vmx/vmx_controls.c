@@ -361,6 +361,18 @@ u64 vmx_shadow_efer_real(u64 efer)
 	return (efer & ~EFER_LME) | ((efer & EFER_LMA) ? EFER_LME : 0);
 }
 
+bool vmx_shadow_real_mode_controls(const struct vmx_config *c, const struct vmx_vm_controls *shadow,
+				   struct vmx_vm_controls *o)
+{
+	if (!c->tdp || !c->shadow)
+		return false;
+	*o = *shadow;
+	o->proc2 |= c->proc2 & (PROC2_ENABLE_EPT | PROC2_UNRESTRICTED_GUEST);
+	o->cr0_must1 = c->guest_cr0_must1;
+	o->unrestricted_guest = true;
+	return true;
+}
+
 bool vmx_vm_controls(const struct vmx_config *c, bool shadow, struct vmx_vm_controls *o)
 {
 	*o = (struct vmx_vm_controls){ 0 };

@@ -156,6 +156,16 @@ struct vmx_vm_controls {
  * every CR0/CR4 bit: each write exits and reads return the read shadows. */
 bool vmx_vm_controls(const struct vmx_config *c, bool shadow, struct vmx_vm_controls *out);
 
+/*
+ * A shadow-paging VM while its guest is in real mode (CR0.PE=0): VMX runs
+ * real mode only with unrestricted guest, which needs EPT, so this phase
+ * runs on the VM's EPT p2m (the guest has no paging to shadow then); the
+ * rest stays as in `shadow` (every CR access exits, so the switch back is
+ * seen). False when the CPU has no usable EPT with unrestricted guest.
+ */
+bool vmx_shadow_real_mode_controls(const struct vmx_config *c, const struct vmx_vm_controls *shadow,
+				   struct vmx_vm_controls *out);
+
 /* The real CR0/CR4 for a value the guest wrote (fixed-1 bits forced on),
  * and the value the guest sees from a real register and its read shadow. */
 u64 vmx_guest_cr0_real(const struct vmx_config *c, u64 guest_value);
