@@ -12,6 +12,11 @@ operation (from the hypervisor's `VM <name> exits:` line printed at VM end),
 then the shadow/NPT ratios and the shadow MMU's statistics lines. One
 operation is one fork + copy-on-write + exec + exit + wait cycle.
 
+The same pair then runs on VT-x in Bochs (corei7_skylake_x, 1 CPU): EPT
+against `mmu=shadow`. With ips=50000000 and clock sync=none Bochs's TSC also
+counts emulated instructions, so the figures compare the same way (skipped
+when Bochs is not installed).
+
 Never pass/fail on speed. Exits non-zero when a run does not pass: the guest
 failed, the hypervisor refused the option, or the `mmu=shadow` run printed no
 shadow MMU statistics (the hypervisor ran it with nested paging instead).
@@ -20,8 +25,10 @@ shadow MMU statistics (the hypervisor ran it with nested paging instead).
 import argparse
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BUILD = os.path.join(ROOT, "build")
@@ -43,6 +50,44 @@ def qemu(kernel, append, initrd, timeout):
     except subprocess.TimeoutExpired as e:
         out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
         return None, out.replace("\r", "")
+
+
+BOCHS_RC = """megs: 256
+romimage: file=/usr/share/bochs/BIOS-bochs-latest
+vgaromimage: file=/usr/share/vgabios/vgabios.bin
+display_library: rfb, options="timeout=0"
+ata0-master: type=cdrom, path={iso}, status=inserted
+boot: cdrom
+com1: enabled=1, mode=file, dev={serial}
+clock: sync=none
+cpu: model=corei7_skylake_x, count=1, ips=50000000, reset_on_triple_fault=0
+speaker: enabled=0
+log: {log}
+"""
+
+
+def bochs(kernel64, append, guest, line, timeout):
+    """Runs Umbra in Bochs (VT-x) with one VM; (0 when it ran, None on a
+    timeout, or 1 when it could not start; the console)."""
+    with tempfile.TemporaryDirectory(prefix="umbra-churn-") as d:
+        iso = os.path.join(d, "churn.iso")
+        r = subprocess.run([os.path.join(ROOT, "scripts", "mkiso.sh"), iso, kernel64, append,
+                            guest, line], capture_output=True, text=True)
+        if r.returncode:
+            return 1, r.stderr
+        serial = os.path.join(d, "serial.txt")
+        with open(os.path.join(d, "churn.bxrc"), "w") as f:
+            f.write(BOCHS_RC.format(iso=iso, serial=serial, log=os.path.join(d, "bochs.log")))
+        with open(os.path.join(d, "cont.rc"), "w") as f:
+            f.write("c\n")
+        status = 0
+        try:
+            subprocess.run(["bochs", "-q", "-f", "churn.bxrc", "-rc", "cont.rc"], cwd=d,
+                           stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            status = None
+        out = open(serial, errors="replace").read() if os.path.exists(serial) else ""
+        return status, out.replace("\r", "")
 
 
 def parse(out):
@@ -75,17 +120,21 @@ def parse(out):
     return r
 
 
-def run_mode(args, label, append):
+def run_mode(args, label, append, on_bochs=False):
     """Runs the guest once; returns (figures, None) or (figures, why it failed)."""
-    initrd = f"{args.guest} name={VM_NAME} -- ops={args.ops} procs={args.procs}" + \
-        (" pae" if args.pae else "")
-    print(f"{label}: qemu ... -append \"{append}\" -initrd \"{initrd}\"", flush=True)
-    status, out = qemu(args.kernel, append, initrd, args.timeout)
+    line = f"name={VM_NAME} -- ops={args.ops} procs={args.procs}" + (" pae" if args.pae else "")
+    if on_bochs:
+        print(f"{label}: bochs ... \"{append}\" module \"{line}\"", flush=True)
+        status, out = bochs(args.kernel64, append, args.guest, line, args.timeout)
+    else:
+        initrd = f"{args.guest} {line}"
+        print(f"{label}: qemu ... -append \"{append}\" -initrd \"{initrd}\"", flush=True)
+        status, out = qemu(args.kernel, append, initrd, args.timeout)
     r = parse(out)
     why = None
     if status is None:
         why = f"timed out after {args.timeout} s"
-    elif status != PASS_STATUS or not r["passed"]:
+    elif (status != (0 if on_bochs else PASS_STATUS)) or not r["passed"]:
         why = f"QEMU exit status {status}, guest {'passed' if r['passed'] else 'did not pass'}"
     elif not r["ops"] or not r["tsc_per_op"]:
         why = "no `churn: ops=` line from the guest"
@@ -130,13 +179,25 @@ def main(argv=None):
     ap.add_argument("--ops", type=int, default=200, help="operations per run (default 200)")
     ap.add_argument("--procs", type=int, default=3, help="children alive at once (default 3)")
     ap.add_argument("--pae", action="store_true", help="the guest uses PAE paging")
+    ap.add_argument("--kernel64", default=os.path.join(BUILD, "umbra.elf"),
+                    help="Umbra's 64-bit image for the Bochs ISO (default build/umbra.elf)")
+    ap.add_argument("--no-bochs", action="store_true", help="QEMU (AMD-V) only")
     ap.add_argument("--timeout", type=int, default=600, help="seconds per run (default 600)")
     args = ap.parse_args(argv)
 
     print("Process churn: fork + copy-on-write + exec + exit per op, QEMU TCG -icount shift=0 "
           "(1 TSC tick = 1 emulated instruction = 1 ns emulated)")
-    npt, npt_fail = run_mode(args, "NPT", "exitcode")
-    shadow, shadow_fail = run_mode(args, "shadow", "exitcode mmu=shadow")
+    failed = compare(args, "NPT", False)
+    if shutil.which("bochs") and not args.no_bochs:
+        print("\nThe same on VT-x, Bochs corei7_skylake_x (1 TSC tick = 1 emulated instruction)")
+        failed |= compare(args, "EPT", True)
+    return 1 if failed else 0
+
+
+def compare(args, tdp, on_bochs):
+    """One nested-paging run and one shadow-paging run; True if one failed."""
+    npt, npt_fail = run_mode(args, tdp, "exitcode", on_bochs)
+    shadow, shadow_fail = run_mode(args, "shadow", "exitcode mmu=shadow", on_bochs)
     stats = shadow_lines(shadow)
     if not shadow_fail and not stats:
         shadow_fail = ("the hypervisor printed no shadow MMU statistics at VM end: "
@@ -145,9 +206,9 @@ def main(argv=None):
     print(f"Results (ops={args.ops} procs={args.procs}, {'PAE' if args.pae else '32-bit'} "
           "guest paging; ops/s of emulated time):")
     if npt_fail:
-        print(f"  NPT     run failed: {npt_fail}")
+        print(f"  {tdp:7s} run failed: {npt_fail}")
     else:
-        report("NPT", npt)
+        report(tdp, npt)
     if shadow_fail:
         print(f"  shadow  run failed: {shadow_fail}")
         for line in shadow["errors"]:
@@ -158,12 +219,12 @@ def main(argv=None):
         for line in stats:
             print(f"    {line}")
     if npt_fail or shadow_fail:
-        return 1
+        return True
     n, s = per_op(npt), per_op(shadow)
-    print(f"Shadow vs NPT: ops/s x{s[0] / n[0]:.3f} (NPT is {n[0] / s[0]:.1f}x faster), "
+    print(f"Shadow vs {tdp}: ops/s x{s[0] / n[0]:.3f} ({tdp} is {n[0] / s[0]:.1f}x faster), "
           f"exits/op x{s[1] / n[1]:.1f}" +
           (f" (without port I/O x{s[2] / n[2]:.1f})" if n[2] else ""))
-    return 0
+    return False
 
 
 if __name__ == "__main__":

@@ -108,6 +108,11 @@ bool shadow_vm_init(struct vm *vm, u32 pool_pages)
 		return false;
 	const struct walk_mem gmem = { gm_read, gm_cmpxchg, vm };
 	const struct mmu_ops ops = { gfn_to_hpa, flush_remote_tlbs, vm };
+	/* Room for every vCPU's roots (4-level cache or 4 PAE quadrants) and
+	 * the path a fault pins, whatever shadow_pages= says: a VM must not
+	 * be able to starve itself of roots. */
+	u32 roots = vm->nr_vcpus * (MMU_ROOT_CACHE + 4 + 4);
+	pool_pages = MAX(pool_pages, roots + MMU_POOL_MIN);
 	if (!mmu_init(vm->mmu, vm->mem_bytes >> 12, pool_pages, &gmem, &ops)) {
 		kfree(vm->mmu);
 		vm->mmu = NULL;
