@@ -1,7 +1,9 @@
 /* Intel VT-x backend (Intel SDM vol. 3, chapters 24-31): VMX operation on each
- * CPU, one VMCS per vCPU, the VM-entry loop, and the register accessors the
- * generic code uses. Exits are decoded in vmx_exit.c, control values come
- * from vmx_controls.c, VMCS contents from vmx_vmcs_setup.c.
+ * CPU, one VMCS per vCPU, the VM-entry loop, and vmx_backend_ops. The
+ * register accessors are in vmx_regs.c, events in vmx_events.c, the
+ * shadow-paging ops in vmx_shadow.c; exits are decoded in vmx_exit.c,
+ * control values come from vmx_controls.c, VMCS contents from
+ * vmx_vmcs_setup.c.
  *
  * A VMCS is active on one CPU at a time (25.1) and holds that CPU's host
  * state, and vCPU threads never migrate (kernel/sched.h): each VMCS is set up
@@ -25,10 +27,7 @@
 
 #define FEATURE_CONTROL_LOCK BIT(0)
 #define FEATURE_CONTROL_VMX_OUTSIDE_SMX BIT(2)
-#define EFER_GUEST_ALLOWED (EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE)
-#define CR0_PE_BIT BIT(0)
 #define VAPIC_VTPR 0x80 /* offset of VTPR in the virtual-APIC page (29.1) */
-#define AR_TO_SVM(ar) (((ar) & 0xffu) | (((ar) >> 4) & 0xf00u))
 
 struct vmx_config vmx_cfg;
 struct vmx_vm_controls vmx_tdp_ctl, vmx_shadow_ctl, vmx_shadow_rm_ctl;
@@ -215,72 +214,6 @@ void vmcs_write(u64 field, u64 value)
 		      vmx_instruction_error_name((u32)vmread(VMCS_VM_INSTRUCTION_ERROR)));
 }
 
-/* Shadow paging: the registers the hardware runs, and the guest's view in
- * the read shadows. With all CR0/CR4 bits host-owned, the guest reads the
- * read shadows only. "IA-32e mode guest" follows the real EFER.LMA. Without
- * EPT, VM entry loads the PAE PDPTEs from CR3 itself (26.3.2.4). */
-static void write_shadow_paging(struct vmx_vcpu *s)
-{
-	const struct paging_regs *g = &s->paging_guest, *hw = &s->paging_hw;
-	vmcs_write(VMCS_CR0_READ_SHADOW, g->cr0);
-	vmcs_write(VMCS_CR4_READ_SHADOW, g->cr4);
-	if (!(g->cr0 & CR0_PE)) {
-		/* Real mode on the EPT p2m with unrestricted guest: the
-		 * guest's own registers (no paging to shadow). */
-		vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, g->cr0));
-		vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, g->cr4));
-		vmcs_write(VMCS_GUEST_CR3, g->cr3);
-		vmx_set_guest_efer(s, g->efer & ~(EFER_LME | EFER_LMA));
-		return;
-	}
-	vmcs_write(VMCS_GUEST_CR0, vmx_shadow_cr0_real(&vmx_cfg, hw->cr0));
-	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, hw->cr4));
-	vmcs_write(VMCS_GUEST_CR3, hw->cr3);
-	vmx_set_guest_efer(s, vmx_shadow_efer_real(hw->efer));
-}
-
-/*
- * Leaving real mode (unrestricted guest) for shadow paging (no unrestricted
- * guest): the segment registers still hold what real-mode loads left, which
- * the CPU keeps using until the guest reloads them, but which VM entry
- * without unrestricted guest refuses (26.3.1.2): CS must be a code segment,
- * SS writable data, usable ones accessed, DPLs from the selectors' RPL.
- * Only the attributes change, as KVM's fix_pmode_seg does.
- */
-static void fix_segments_for_protected_mode(void)
-{
-	for (int i = SEG_ES; i <= SEG_GS; i++) {
-		u32 ar = (u32)vmread(VMCS_GUEST_ACCESS_RIGHTS(i));
-		u32 rpl = (u32)vmread(VMCS_GUEST_SELECTOR(i)) & 3;
-		if ((ar & AR_UNUSABLE) && i != SEG_CS && i != SEG_SS)
-			continue;
-		u32 type = ar & AR_TYPE_MASK;
-		if (i == SEG_CS)
-			type = (type & 8) ? (type | 1) : 0xb;	/* code, readable, accessed */
-		else if (i == SEG_SS)
-			type = 3;				/* data, writable, accessed */
-		else
-			type = (type & 8) ? (type | 3) : (type | 1);
-		ar = (ar & ~(AR_TYPE_MASK | AR_UNUSABLE | (3u << AR_DPL_SHIFT))) | type | AR_S |
-		     AR_P | (rpl << AR_DPL_SHIFT);
-		vmcs_write(VMCS_GUEST_ACCESS_RIGHTS(i), ar);
-	}
-}
-
-/* Execution controls and EPTP after s->ctl changed (vmx_load_shadow_paging). */
-static void write_controls(struct vmx_vcpu *s)
-{
-	if (!s->ctl->unrestricted_guest && (vmread(VMCS_SECONDARY_PROC_BASED_CTLS) &
-					    PROC2_UNRESTRICTED_GUEST))
-		fix_segments_for_protected_mode();
-	vmcs_write(VMCS_PROC_BASED_CTLS, s->proc);
-	if (vmx_cfg.secondary)
-		vmcs_write(VMCS_SECONDARY_PROC_BASED_CTLS, s->proc2);
-	if (s->proc2 & PROC2_ENABLE_EPT)
-		vmcs_write(VMCS_EPT_POINTER, s->eptp);
-	s->flush_pending = true;
-}
-
 static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 {
 	if (s->pending & VMX_PENDING_RESET) {
@@ -290,9 +223,9 @@ static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 	if (s->pending & VMX_PENDING_RESET_REAL)
 		vmcs_setup_guest_real_mode(v, s->reset_vector);
 	if (s->pending & VMX_PENDING_CONTROLS)
-		write_controls(s);
+		vmx_write_controls(s);
 	if (s->pending & VMX_PENDING_PAGING)
-		write_shadow_paging(s);
+		vmx_write_shadow_paging(s);
 	if ((s->pending & VMX_PENDING_EPTP) && (s->proc2 & PROC2_ENABLE_EPT)) {
 		vmcs_write(VMCS_EPT_POINTER, s->eptp);
 		s->flush_pending = true;
@@ -344,7 +277,7 @@ void vmx_write(struct vcpu *v, u64 field, u64 value)
 
 /* ---- vCPU lifetime ------------------------------------------------------ */
 
-static void use_controls(struct vmx_vcpu *s, const struct vmx_vm_controls *ctl)
+void vmx_use_controls(struct vmx_vcpu *s, const struct vmx_vm_controls *ctl)
 {
 	s->ctl = ctl;
 	s->proc = ctl->proc;
@@ -379,7 +312,7 @@ static int vmx_vcpu_create(struct vcpu *v)
 		s->vpid = vmx_vpid_alloc();
 	/* EPT when the CPU can; shadow_enable switches to shadow paging
 	 * (required without EPT: vmx_vcpu_run refuses otherwise). */
-	use_controls(s, vmx_cfg.tdp ? &vmx_tdp_ctl : &vmx_shadow_ctl);
+	vmx_use_controls(s, vmx_cfg.tdp ? &vmx_tdp_ctl : &vmx_shadow_ctl);
 	return 0;
 }
 
@@ -450,299 +383,7 @@ static void vmx_set_tdp_root(struct vcpu *v, paddr_t root)
 		s->pending |= VMX_PENDING_EPTP;
 }
 
-/* ---- shadow paging ------------------------------------------------------ */
-
-/* At vCPU creation, before its VMCS is first loaded: only records the
- * controls, which the first load writes (one CPU per VMCS). */
-static bool vmx_shadow_enable(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	if (!vmx_cfg.shadow) {
-		log_err("vmx: VM %s: this CPU cannot run shadow paging (%s cannot be set)",
-			v->vm->name, vmx_cfg.shadow_missing);
-		return false;
-	}
-	if (s->cpu >= 0) {
-		log_err("vmx: VM %s vCPU %u: shadow paging must be enabled before the vCPU first "
-			"runs", v->vm->name, v->id);
-		return false;
-	}
-	s->shadow = true;
-	use_controls(s, &vmx_shadow_ctl);
-	s->pending &= ~VMX_PENDING_EPTP;
-	/* Real-mode phases run on the VM's p2m (vmx_shadow_rm_ctl). */
-	s->eptp = ept_pointer(v->vm->mem.root);
-	/* The view a reset recorded before this call (none: reset state). */
-	if (s->pending & VMX_PENDING_RESET)
-		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_PROTECTED32 };
-	else if (s->pending & VMX_PENDING_RESET_REAL)
-		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_REAL };
-	return true;
-}
-
-/* Called on every guest CR0/CR3/CR4/EFER change the generic code emulates,
- * possibly on the creating CPU: recorded, written at the next load. */
-static void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
-				   const struct paging_regs *hw)
-{
-	struct vmx_vcpu *s = vmx(v);
-	const struct vmx_vm_controls *ctl =
-		(guest->cr0 & CR0_PE) ? &vmx_shadow_ctl : &vmx_shadow_rm_ctl;
-	if (ctl != s->ctl) {
-		/* Into or out of real mode (vmx_shadow_real_mode_controls). The
-		 * interrupt-window bit of s->proc is kept. */
-		u32 window = s->proc & PROC_INTERRUPT_WINDOW_EXITING;
-		use_controls(s, ctl);
-		s->proc |= window;
-		s->pending |= VMX_PENDING_CONTROLS;
-	}
-	s->paging_guest = *guest;
-	s->paging_hw = *hw;
-	s->pending |= VMX_PENDING_PAGING;
-}
-
-/* From any CPU. With VPIDs the TLB keeps this vCPU's linear mappings across
- * VM entries and exits, whatever GUEST_CR3 is (29.4.3): INVVPID before the
- * next entry. Without, every VM entry flushes them already. */
-static void vmx_flush_guest_tlb(struct vcpu *v)
-{
-	__atomic_store_n(&vmx(v)->flush_pending, true, __ATOMIC_SEQ_CST);
-}
-
 bool vmx_has_tdp(void) { return vmx_cfg.tdp; }
-
-/* ---- registers ---------------------------------------------------------- */
-
-static u64 vmx_get_rip(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_RIP); }
-void vmx_set_rip(struct vcpu *v, u64 rip) { vmx_write(v, VMCS_GUEST_RIP, rip); }
-static u64 vmx_get_rflags(struct vcpu *v) { return vmx_read(v, VMCS_GUEST_RFLAGS); }
-static void vmx_set_rflags(struct vcpu *v, u64 f) { vmx_write(v, VMCS_GUEST_RFLAGS, f | 2); }
-
-/* Loaded into the real CR2 before the next entry (vmx_vcpu_run). */
-static void vmx_set_cr2(struct vcpu *v, u64 cr2) { vmx(v)->cr2 = cr2; }
-
-/* VM entry requires CPL = SS.DPL (26.3.1.2), so SS.DPL is the CPL. */
-static u8 vmx_get_cpl(struct vcpu *v)
-{
-	return (vmx_read(v, VMCS_GUEST_ACCESS_RIGHTS(SEG_SS)) >> AR_DPL_SHIFT) & 3;
-}
-
-/* An instruction Umbra completed for the guest ends the STI / MOV SS
- * shadow it was in (SDM vol. 3, 6.8.3; 25.4.2 interruptibility state). */
-void vmx_clear_interrupt_shadow(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	if (s->interruptibility & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)) {
-		s->interruptibility &= ~(INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS);
-		vmx_write(v, VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
-	}
-}
-
-/* RSP is mirrored into v->gpr[RSP] at every exit and written back before
- * the next entry when it changed; these two are for callers outside. */
-static void vmx_sync_gprs_in(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	s->rsp = v->gpr[RSP] = vmx_read(v, VMCS_GUEST_RSP);
-}
-
-static void vmx_sync_gprs_out(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	vmx_write(v, VMCS_GUEST_RSP, v->gpr[RSP]);
-	s->rsp = v->gpr[RSP];
-}
-
-static void vmx_get_seg(struct vcpu *v, enum vseg_index i, struct vseg *out)
-{
-	unsigned long f = irq_save();
-	vmx_load(v);
-	u32 ar = (u32)vmread(VMCS_GUEST_ACCESS_RIGHTS(i));
-	out->sel = (u16)vmread(VMCS_GUEST_SELECTOR(i));
-	out->limit = (u32)vmread(VMCS_GUEST_LIMIT(i));
-	out->base = vmread(VMCS_GUEST_BASE(i));
-	irq_restore(f);
-	/* An unusable segment reads as not present in the AMD form. */
-	out->attr = (u16)AR_TO_SVM(ar & AR_UNUSABLE ? ar & ~AR_P : ar);
-}
-
-/* The guest's view of CR0/CR4: its own bits from the real register, the
- * host-owned ones from the read shadow (25.6.6). */
-static void vmx_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *efer)
-{
-	struct vmx_vcpu *s = vmx(v);
-	if (s->shadow) {
-		/* The guest's view: what the read shadows hold, and its CR3. */
-		*cr0 = s->paging_guest.cr0;
-		*cr3 = s->paging_guest.cr3;
-		*cr4 = s->paging_guest.cr4;
-		*efer = s->paging_guest.efer;
-		return;
-	}
-	unsigned long f = irq_save();
-	vmx_load(v);
-	*cr0 = vmx_cr_guest_view(vmread(VMCS_GUEST_CR0), vmread(VMCS_CR0_READ_SHADOW),
-				 vmx_cfg.cr0_guest_host_mask);
-	*cr4 = vmx_cr_guest_view(vmread(VMCS_GUEST_CR4), vmread(VMCS_CR4_READ_SHADOW),
-				 vmx_cfg.cr4_guest_host_mask);
-	*cr3 = vmread(VMCS_GUEST_CR3);
-	*efer = vmx_guest_efer(vmx(v));
-	irq_restore(f);
-}
-
-static u64 vmx_get_efer(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	if (s->shadow)
-		return s->paging_guest.efer;
-	unsigned long f = irq_save();
-	vmx_load(v);
-	u64 efer = vmx_guest_efer(s);
-	irq_restore(f);
-	return efer;
-}
-
-u64 vmx_guest_efer(struct vmx_vcpu *s)
-{
-	return vmx_cfg.efer_controls ? vmread(VMCS_GUEST_IA32_EFER) : s->efer;
-}
-
-void vmx_set_guest_efer(struct vmx_vcpu *s, u64 efer)
-{
-	if (vmx_cfg.efer_controls)
-		vmcs_write(VMCS_GUEST_IA32_EFER, efer);
-	else
-		s->efer = efer;
-	vmx_sync_ia32e_mode(s);
-}
-
-/* "IA-32e mode guest" must equal EFER.LMA at entry (26.3.1.1); without
- * "load IA32_EFER" it sets LMA (and LME, with CR0.PG=1) itself (26.3.2.1).
- * Exits keep it right when VMX_MISC bit 5 says so; otherwise after each
- * exit, and whenever Umbra changes LMA itself. Current VMCS, interrupts
- * off. */
-void vmx_sync_ia32e_mode(struct vmx_vcpu *s)
-{
-	u64 efer = vmx_guest_efer(s);
-	u32 entry = (u32)vmread(VMCS_ENTRY_CTLS);
-	u32 want = (efer & EFER_LMA) ? entry | ENTRY_IA32E_MODE_GUEST
-				     : entry & ~ENTRY_IA32E_MODE_GUEST;
-	if (want != entry)
-		vmcs_write(VMCS_ENTRY_CTLS, want);
-}
-
-static bool vmx_set_efer(struct vcpu *v, u64 efer)
-{
-	if (efer & ~EFER_GUEST_ALLOWED)
-		return false;
-	struct vmx_vcpu *s = vmx(v);
-	if (s->shadow) {
-		/* The generic shadow-paging code normally loads EFER with the
-		 * other paging registers; this keeps LMA, as below. */
-		struct paging_regs g = s->paging_guest, hw = s->paging_hw;
-		g.efer = (efer & ~EFER_LMA) | (g.efer & EFER_LMA);
-		hw.efer = (efer & ~EFER_LMA) | (hw.efer & EFER_LMA);
-		if (s->pending & VMX_PENDING_PAGING) {
-			vmx_load_shadow_paging(v, &g, &hw);
-			return true;
-		}
-		s->paging_guest = g;
-		s->paging_hw.efer = hw.efer;
-		unsigned long f = irq_save();
-		vmx_load(v);
-		vmx_set_guest_efer(s, vmx_shadow_efer_real(hw.efer));
-		irq_restore(f);
-		return true;
-	}
-	unsigned long f = irq_save();
-	vmx_load(v);
-	/* LMA is the CPU's to set (when paging turns on with LME). */
-	u64 old = vmx_guest_efer(s);
-	vmx_set_guest_efer(s, (efer & ~EFER_LMA) | (old & EFER_LMA));
-	irq_restore(f);
-	return true;
-}
-
-/* Without the PAT controls (shadow paging only) the guest's PAT is kept but
- * the host's stays in effect: memory types are then those of the host's
- * PAT for the PAT/PCD/PWT bits of the shadow entries. */
-static u64 vmx_get_pat(struct vcpu *v)
-{
-	return vmx_cfg.pat_controls ? vmx_read(v, VMCS_GUEST_IA32_PAT) : vmx(v)->pat;
-}
-
-static void vmx_set_pat(struct vcpu *v, u64 pat)
-{
-	if (vmx_cfg.pat_controls)
-		vmx_write(v, VMCS_GUEST_IA32_PAT, pat);
-	else
-		vmx(v)->pat = pat;
-}
-
-/* With "use TSC offsetting" RDTSC and IA32_TSC reads in the guest return
- * the host TSC plus this offset (25.6.5). */
-static void vmx_set_tsc_offset(struct vcpu *v, u64 off) { vmx_write(v, VMCS_TSC_OFFSET, off); }
-
-/* ---- events ------------------------------------------------------------- */
-
-static bool vmx_event_pending(struct vcpu *v) { return vmx(v)->event_info & INTR_INFO_VALID; }
-
-static bool vmx_interrupt_allowed(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	return (vmx_get_rflags(v) & RFLAGS_IF) &&
-	       !(s->interruptibility & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)) &&
-	       !vmx_event_pending(v);
-}
-
-/* Interrupt-window exiting: an exit as soon as RFLAGS.IF=1 and no STI/MOV SS
- * blocking remains (25.6.2, 27.2). */
-static void vmx_request_interrupt_window(struct vcpu *v, bool on)
-{
-	if (!on && !(vmx(v)->proc & PROC_INTERRUPT_WINDOW_EXITING))
-		return; /* the usual case: nothing to change, no VMCS access */
-	unsigned long f = irq_save();
-	struct vmx_vcpu *s = vmx_load(v);
-	u32 proc = on ? s->proc | PROC_INTERRUPT_WINDOW_EXITING
-		      : s->proc & ~PROC_INTERRUPT_WINDOW_EXITING;
-	if (proc != s->proc) {
-		s->proc = proc;
-		vmcs_write(VMCS_PROC_BASED_CTLS, proc);
-	}
-	irq_restore(f);
-}
-
-/* Queued for the next entry (26.6). In real mode (unrestricted guest with
- * CR0.PE=0) exceptions push no error code, and VM entry requires the
- * deliver-error-code bit clear (26.2.1.3). Software interrupts and
- * exceptions need the instruction length: that of the exit in progress.
- * An NMI is injected even while the guest blocks NMIs or sits in an STI/
- * MOV SS shadow, which VM entry would refuse (26.3.1.5): the generic code
- * does not track NMI blocking yet, and AMD-V's EVENTINJ delivers it the
- * same way. */
-void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error)
-{
-	struct vmx_vcpu *s = vmx(v);
-	if (has_error && !(vmx_read(v, VMCS_GUEST_CR0) & CR0_PE_BIT))
-		has_error = false;
-	const u32 nmi_blocking = INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS |
-				 INTERRUPTIBILITY_NMI;
-	if (type == INTR_TYPE_NMI && (s->interruptibility & nmi_blocking)) {
-		s->interruptibility &= ~nmi_blocking;
-		vmx_write(v, VMCS_GUEST_INTERRUPTIBILITY, s->interruptibility);
-	}
-	s->event_info = vector | (type << INTR_INFO_TYPE_SHIFT) | INTR_INFO_VALID |
-			(has_error ? INTR_INFO_DELIVER_ERROR_CODE : 0);
-	s->event_error = error;
-	s->event_len = s->exit_insn_len;
-}
-
-static void vmx_inject_event(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,
-			     u32 error)
-{
-	/* enum vevent_type uses the VMX interruption types. */
-	vmx_inject(v, (u32)type, vector, has_error, error);
-}
 
 /* ---- running ------------------------------------------------------------ */
 
@@ -760,17 +401,6 @@ static void flush_guest_tlb(struct vmx_vcpu *s)
 	}
 	if (s->vpid)
 		invvpid(vmx_cfg.invvpid_type, s->vpid);
-}
-
-static void write_pending_event(struct vmx_vcpu *s)
-{
-	u32 type = (s->event_info & INTR_INFO_TYPE_MASK) >> INTR_INFO_TYPE_SHIFT;
-	vmcs_write(VMCS_ENTRY_INTR_INFO, s->event_info);
-	if (s->event_info & INTR_INFO_DELIVER_ERROR_CODE)
-		vmcs_write(VMCS_ENTRY_EXCEPTION_ERROR_CODE, s->event_error);
-	if (type == INTR_TYPE_SW_INTERRUPT || type == INTR_TYPE_PRIV_SW_EXCEPTION ||
-	    type == INTR_TYPE_SW_EXCEPTION)
-		vmcs_write(VMCS_ENTRY_INSTRUCTION_LEN, s->event_len);
 }
 
 /* Without "load IA32_EFER" VM entry sets only EFER.LMA and LME (from
@@ -808,7 +438,7 @@ static void vmx_vcpu_run(struct vcpu *v, struct vm_exit *e)
 	    __atomic_exchange_n(&s->flush_pending, false, __ATOMIC_SEQ_CST))
 		flush_guest_tlb(s);
 	if (s->event_info & INTR_INFO_VALID)
-		write_pending_event(s);
+		vmx_write_pending_event(s);
 	if (v->gpr[RSP] != s->rsp) {
 		vmcs_write(VMCS_GUEST_RSP, v->gpr[RSP]);
 		s->rsp = v->gpr[RSP];
@@ -842,55 +472,6 @@ static void vmx_vcpu_run(struct vcpu *v, struct vm_exit *e)
 	}
 	s->rsp = v->gpr[RSP] = vmread(VMCS_GUEST_RSP);
 	vmx_decode_exit(v, e);
-}
-
-/* ---- the register dump of a stopped vCPU -------------------------------- */
-
-static void vmx_dump(struct vcpu *v)
-{
-	struct vmx_vcpu *s = vmx(v);
-	u64 cr0, cr3, cr4, efer;
-	struct vseg cs, ss;
-	vmx_get_paging(v, &cr0, &cr3, &cr4, &efer);
-	vmx_get_seg(v, SEG_CS, &cs);
-	vmx_get_seg(v, SEG_SS, &ss);
-	log_err("  RIP %016llx RSP %016llx RFLAGS %016llx CPL %u",
-		(unsigned long long)vmx_get_rip(v), (unsigned long long)v->gpr[RSP],
-		(unsigned long long)vmx_get_rflags(v), (ss.attr >> 5) & 3);
-	log_err("  RAX %016llx RBX %016llx RCX %016llx RDX %016llx",
-		(unsigned long long)v->gpr[RAX], (unsigned long long)v->gpr[RBX],
-		(unsigned long long)v->gpr[RCX], (unsigned long long)v->gpr[RDX]);
-	log_err("  RSI %016llx RDI %016llx RBP %016llx",
-		(unsigned long long)v->gpr[RSI], (unsigned long long)v->gpr[RDI],
-		(unsigned long long)v->gpr[RBP]);
-	log_err("  CR0 %016llx CR2 %016llx CR3 %016llx CR4 %016llx EFER %llx",
-		(unsigned long long)cr0, (unsigned long long)s->cr2, (unsigned long long)cr3,
-		(unsigned long long)cr4, (unsigned long long)efer);
-	log_err("  real CR0 %llx CR4 %llx, entry controls %#llx, interruptibility %#x",
-		(unsigned long long)vmx_read(v, VMCS_GUEST_CR0),
-		(unsigned long long)vmx_read(v, VMCS_GUEST_CR4),
-		(unsigned long long)vmx_read(v, VMCS_ENTRY_CTLS), s->interruptibility);
-	if (s->shadow) {
-		unsigned long f = irq_save();
-		vmx_load(v);
-		u64 real_cr3 = vmread(VMCS_GUEST_CR3), real_efer = vmx_guest_efer(s);
-		irq_restore(f);
-		log_err("  shadow paging: real CR3 %llx EFER %llx", (unsigned long long)real_cr3,
-			(unsigned long long)real_efer);
-	}
-	log_err("  CS %04x base %llx limit %x attr %03x  IDTR base %llx limit %llx",
-		cs.sel, (unsigned long long)cs.base, cs.limit, cs.attr,
-		(unsigned long long)vmx_read(v, VMCS_GUEST_IDTR_BASE),
-		(unsigned long long)vmx_read(v, VMCS_GUEST_IDTR_LIMIT));
-	/* No exit yet when the first VMLAUNCH itself failed. */
-	if (s->launched || (s->exit_reason & EXIT_REASON_ENTRY_FAILURE))
-		log_err("  last exit reason %u (%s%s), qualification %#llx",
-			s->exit_reason & EXIT_REASON_BASIC_MASK,
-			vmx_exit_reason_name(s->exit_reason & EXIT_REASON_BASIC_MASK),
-			(s->exit_reason & EXIT_REASON_ENTRY_FAILURE) ? ", VM-entry failure" : "",
-			(unsigned long long)s->exit_qual);
-	if (s->failure[0])
-		log_err("  %s", s->failure);
 }
 
 const struct virt_backend_ops vmx_backend_ops = {

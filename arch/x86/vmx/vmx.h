@@ -89,17 +89,58 @@ u64 vmx_read(struct vcpu *v, u64 field);
 void vmx_write(struct vcpu *v, u64 field, u64 value);
 /* VMWRITE to the current VMCS; a failure is a hypervisor bug (panic). */
 void vmcs_write(u64 field, u64 value);
-/* RIP, the end of an STI/MOV SS shadow, an event for the next entry
- * (INTR_TYPE_*), "IA-32e mode guest" from EFER.LMA (current VMCS). */
+/* Makes ctl the vCPU's controls (s->ctl, s->proc, s->proc2), recorded only;
+ * VPID off when the vCPU has none. */
+void vmx_use_controls(struct vmx_vcpu *s, const struct vmx_vm_controls *ctl);
+const struct vmx_cap_msrs *vmx_cap_msrs(void);
+
+/* vmx_regs.c: the register ops of vmx_backend_ops (RIP and the end of an
+ * STI/MOV SS shadow are also for vmx_cr.c). */
+u64 vmx_get_rip(struct vcpu *v);
 void vmx_set_rip(struct vcpu *v, u64 rip);
 void vmx_clear_interrupt_shadow(struct vcpu *v);
-void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error);
-void vmx_sync_ia32e_mode(struct vmx_vcpu *s);
+u64 vmx_get_rflags(struct vcpu *v);
+void vmx_set_rflags(struct vcpu *v, u64 f);
+void vmx_set_cr2(struct vcpu *v, u64 cr2);
+u8 vmx_get_cpl(struct vcpu *v);
+void vmx_sync_gprs_in(struct vcpu *v);
+void vmx_sync_gprs_out(struct vcpu *v);
+void vmx_get_seg(struct vcpu *v, enum vseg_index i, struct vseg *out);
+void vmx_get_paging(struct vcpu *v, u64 *cr0, u64 *cr3, u64 *cr4, u64 *efer);
+u64 vmx_get_efer(struct vcpu *v);
+bool vmx_set_efer(struct vcpu *v, u64 efer);
+u64 vmx_get_pat(struct vcpu *v);
+void vmx_set_pat(struct vcpu *v, u64 pat);
+void vmx_set_tsc_offset(struct vcpu *v, u64 off);
 /* The guest's real EFER (GUEST_IA32_EFER, or s->efer without the EFER
- * controls), and writing it with "IA-32e mode guest" = LMA. Current VMCS. */
+ * controls), and writing it with "IA-32e mode guest" = LMA; "IA-32e mode
+ * guest" from EFER.LMA. Current VMCS. */
 u64 vmx_guest_efer(struct vmx_vcpu *s);
 void vmx_set_guest_efer(struct vmx_vcpu *s, u64 efer);
-const struct vmx_cap_msrs *vmx_cap_msrs(void);
+void vmx_sync_ia32e_mode(struct vmx_vcpu *s);
+/* The register dump of a stopped vCPU (log_err). */
+void vmx_dump(struct vcpu *v);
+
+/* vmx_events.c: the event ops of vmx_backend_ops; an event for the next
+ * entry (INTR_TYPE_*), and writing it into the current VMCS before the
+ * entry. */
+bool vmx_event_pending(struct vcpu *v);
+bool vmx_interrupt_allowed(struct vcpu *v);
+void vmx_request_interrupt_window(struct vcpu *v, bool on);
+void vmx_inject_event(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,
+		      u32 error);
+void vmx_inject(struct vcpu *v, u32 type, u8 vector, bool has_error, u32 error);
+void vmx_write_pending_event(struct vmx_vcpu *s);
+
+/* vmx_shadow.c: the shadow-paging ops of vmx_backend_ops, and what
+ * vmx_load writes of the state they record (current VMCS): the paging
+ * registers (VMX_PENDING_PAGING) and the controls (VMX_PENDING_CONTROLS). */
+bool vmx_shadow_enable(struct vcpu *v);
+void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
+			    const struct paging_regs *hw);
+void vmx_flush_guest_tlb(struct vcpu *v);
+void vmx_write_shadow_paging(struct vmx_vcpu *s);
+void vmx_write_controls(struct vmx_vcpu *s);
 
 /* vmx_vmcs_setup.c: fields of the current VMCS. */
 void vmcs_setup_controls(struct vcpu *v);
