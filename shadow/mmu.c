@@ -497,23 +497,29 @@ void mmu_guest_wrote(struct mmu *m, u64 gpa, const void *old, const void *new_, 
 	page_track_write(&m->track, gpa, old, new_, len);
 }
 
+struct unprotect {
+	unsigned zapped, roots;
+};
+
 static void zap_unless_root(struct mmu *m, struct shadow_page *sp, void *arg)
 {
-	bool *all = arg;
-	if (sp->root_count)
-		*all = false;
-	else
+	struct unprotect *u = arg;
+	if (sp->root_count) {
+		u->roots++;
+	} else {
 		sp_zap(m, sp);
+		u->zapped++;
+	}
 }
 
 bool mmu_unprotect_gfn(struct mmu *m, u64 gfn)
 {
-	bool all = true;
+	struct unprotect u = { 0, 0 };
 	unsigned long f = spin_lock(&m->lock);
-	sp_for_each_gfn(m, gfn, zap_unless_root, &all);
+	sp_for_each_gfn(m, gfn, zap_unless_root, &u);
 	mmu_commit_zap(m);
 	spin_unlock(&m->lock, f);
-	return all;
+	return u.zapped && !u.roots;
 }
 
 void mmu_zap_all(struct mmu *m)

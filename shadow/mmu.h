@@ -238,8 +238,10 @@ enum mmu_fault_result mmu_page_fault(struct mmu_vcpu *mv, u64 gva, u32 error_cod
 void mmu_guest_wrote(struct mmu *m, u64 gpa, const void *old, const void *new_, unsigned len);
 
 /* Stops shadowing gfn (zaps every shadow page of it): the guest's write to
- * it could not be emulated, so let it run natively (KVM's unprotect). False
- * when gfn is a vCPU's root table, which cannot stop being shadowed. */
+ * it could not be emulated, so let it run natively (KVM's unprotect). True
+ * when that made gfn writable again; false when it was not shadowed (the
+ * write was refused for another reason) or is a vCPU's root table, which
+ * cannot stop being shadowed. */
 bool mmu_unprotect_gfn(struct mmu *m, u64 gfn);
 
 /* Drops every shadow page (roots are reloaded by their vCPUs): the guest

@@ -847,6 +847,13 @@ TEST(aliased_page)
 	CHECK_EQ(sim_access(0x3000, WALK_WRITE, 0x11, 1).out, OUT_OK); /* emulated now */
 	CHECK(!(mmu_lookup_spte(&mv, 0x3000) & SPTE_W));
 	CHECK(mmu.stats.emulations > 0);
+	/* Unprotecting: only a shadowed gfn that is no root can be. */
+	CHECK(!mmu_unprotect_gfn(&mmu, pml4));	/* the root */
+	CHECK(!mmu_unprotect_gfn(&mmu, next_gfn + 10));	/* not shadowed */
+	CHECK(mmu_unprotect_gfn(&mmu, data));
+	CHECK(!page_tracked(&mmu.track, data, TRACK_WRITE));
+	CHECK_EQ(sim_access(0x3000, WALK_WRITE, 0x22, 1).out, OUT_OK);
+	CHECK(mmu_lookup_spte(&mv, 0x3000) & SPTE_W);
 	mmu_stop();
 }
 
