@@ -78,6 +78,13 @@ enum vseg_index { SEG_ES, SEG_CS, SEG_SS, SEG_DS, SEG_FS, SEG_GS, SEG_LDTR, SEG_
 /* Event to inject at the next entry (SDM 3 26.6 / APM 15.20). */
 enum vevent_type { VEVENT_EXTINT = 0, VEVENT_NMI = 2, VEVENT_EXCEPTION = 3, VEVENT_SOFTINT = 4 };
 
+/* A queued event: type (vevent_type, or the vendor's other software
+ * types) and vector, both at the same bits in the VMCB's EVENTINJ and the
+ * VMCS's entry interruption information. */
+struct vevent {
+	u8 type, vector;
+};
+
 /* EXIT_CR_ACCESS operations. */
 enum { CR_OP_MOV_TO, CR_OP_MOV_FROM, CR_OP_CLTS, CR_OP_LMSW, CR_OP_SMSW,
        CR_OP_INVLPG /* virt/cr_decode.c only: INVLPG m (0F 01 /7) */ };
@@ -127,7 +134,9 @@ struct virt_backend_ops {
 	void (*request_interrupt_window)(struct vcpu *v, bool on);
 	void (*inject_event)(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,
 			     u32 error);
-	bool (*event_pending)(struct vcpu *v);
+	/* Is an event queued for the next entry (a re-injection, or one
+	 * inject_event queued)? If so and out is not NULL, which one. */
+	bool (*event_pending)(struct vcpu *v, struct vevent *out);
 	/* Nested paging: the entry format of the tables (virt/guest_mem.h)
 	 * and the root for this vCPU. */
 	const struct tdp_format *tdp_format;

@@ -528,11 +528,16 @@ void shadow_handle_cr_access(struct vcpu *v, const struct vm_exit *e)
 	advance(v, insn.len);
 }
 
+/* The guest's own #PF. If the CPU was delivering an event when it faulted
+ * (the backend queued that event again), SDM §6.15 Table 6-5 decides: a
+ * #PF while delivering a #PF is a double fault; after anything else the
+ * #PF is delivered, and the interrupted event is lost, as on hardware
+ * (an external interrupt's vector stays in service). */
 static void inject_page_fault(struct vcpu *v, u64 addr, u32 error_code)
 {
-	/* A #PF while the hardware delivered a #PF is a double fault (SDM
-	 * §6.15, Table 6-5); the interrupted event is dropped either way. */
-	bool nested = virt_backend->event_pending(v);
+	struct vevent ev;
+	bool nested = virt_backend->event_pending(v, &ev) && ev.type == VEVENT_EXCEPTION &&
+		      ev.vector == VEC_PF;
 	virt_backend->set_cr2(v, addr);
 	if (nested)
 		vcpu_inject_exception(v, VEC_DF, true, 0);

@@ -33,7 +33,7 @@ bool vcpu_has_wake_event(struct vcpu *v)
  * injected as they come (NMI blocking until IRET is not tracked yet). */
 static void deliver_interrupts(struct vcpu *v)
 {
-	if (virt_backend->event_pending(v))
+	if (virt_backend->event_pending(v, NULL))
 		return; /* an event (re)injection is queued already */
 	if ((READ_ONCE(v->pending) & VCPU_PENDING_NMI) &&
 	    (__atomic_fetch_and(&v->pending, ~VCPU_PENDING_NMI, __ATOMIC_SEQ_CST) & VCPU_PENDING_NMI)) {

@@ -298,9 +298,12 @@ static void svm_inject_event(struct vcpu *v, enum vevent_type type, u8 vector, b
 	vmcb_of(v)->control.event_inj = ev;
 }
 
-static bool svm_event_pending(struct vcpu *v)
+static bool svm_event_pending(struct vcpu *v, struct vevent *out)
 {
-	return vmcb_of(v)->control.event_inj & SVM_EVTINJ_VALID;
+	u64 ev = vmcb_of(v)->control.event_inj;
+	if (out)
+		*out = (struct vevent){ (ev >> SVM_EVTINJ_TYPE_SHIFT) & 7, ev & 0xff };
+	return ev & SVM_EVTINJ_VALID;
 }
 
 static void svm_set_tdp_root(struct vcpu *v, paddr_t root)

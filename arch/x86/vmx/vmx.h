@@ -124,7 +124,7 @@ void vmx_dump(struct vcpu *v);
 /* vmx_events.c: the event ops of vmx_backend_ops; an event for the next
  * entry (INTR_TYPE_*), and writing it into the current VMCS before the
  * entry. */
-bool vmx_event_pending(struct vcpu *v);
+bool vmx_event_pending(struct vcpu *v, struct vevent *out);
 bool vmx_interrupt_allowed(struct vcpu *v);
 void vmx_request_interrupt_window(struct vcpu *v, bool on);
 void vmx_inject_event(struct vcpu *v, enum vevent_type type, u8 vector, bool has_error,

@@ -9,14 +9,21 @@
 
 #define CR0_PE_BIT BIT(0)
 
-bool vmx_event_pending(struct vcpu *v) { return vmx(v)->event_info & INTR_INFO_VALID; }
+bool vmx_event_pending(struct vcpu *v, struct vevent *out)
+{
+	u32 info = vmx(v)->event_info;
+	if (out)
+		*out = (struct vevent){ (info & INTR_INFO_TYPE_MASK) >> INTR_INFO_TYPE_SHIFT,
+					info & INTR_INFO_VECTOR_MASK };
+	return info & INTR_INFO_VALID;
+}
 
 bool vmx_interrupt_allowed(struct vcpu *v)
 {
 	struct vmx_vcpu *s = vmx(v);
 	return (vmx_get_rflags(v) & RFLAGS_IF) &&
 	       !(s->interruptibility & (INTERRUPTIBILITY_STI | INTERRUPTIBILITY_MOV_SS)) &&
-	       !vmx_event_pending(v);
+	       !vmx_event_pending(v, NULL);
 }
 
 /* Interrupt-window exiting: an exit as soon as RFLAGS.IF=1 and no STI/MOV SS
