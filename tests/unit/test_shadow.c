@@ -770,6 +770,93 @@ TEST(random_guest_edits_32bit)
 	mmu_stop();
 }
 
+/*
+ * The same for a PAE guest: PDEs and PTEs edited through a linear map
+ * (2 MiB pages behind PDPTE 3, at 0xc0000000), and PDPTEs too, which the CPU
+ * reads only when CR3 is loaded (SDM §4.4.1): after such an edit the
+ * reference and the shadow both keep the old PDPTE until the guest reloads
+ * CR3, then both take the new one.
+ */
+TEST(random_guest_edits_pae)
+{
+	reset_guest();
+	mmu_start(96);
+	u64 seed = 0x9ae0;
+	enum { NSPACES = 3, NTABLES = 40 };
+	static const u32 pd_idx[8] = { 0, 1, 2, 255, 256, 257, 510, 511 };
+	static const u32 pt_idx[8] = { 0, 1, 2, 255, 256, 509, 510, 511 };
+	u64 tables[NTABLES];
+	for (int i = 0; i < NTABLES; i++)
+		tables[i] = alloc_gfn();
+	u64 linear_pd = alloc_gfn();
+	for (u64 i = 0; i < G_GFNS / 512; i++)
+		((u64 *)gptr(linear_pd << 12))[i] = (i << 21) | PT_P | PT_RW | PT_PS;
+	const u64 lin_base = 0xc0000000u;
+	for (int i = NSPACES; i < NTABLES; i++)
+		for (int j = 0; j < 512; j++) {
+			u64 r = unit_rng(&seed);
+			u64 target = (r & 15) ? tables[NSPACES + r % (NTABLES - NSPACES)] : (64 + r % 512);
+			((u64 *)gptr(tables[i] << 12))[j] = (target << 12) | ((r >> 50) & 0x66) |
+							    PT_P | PT_RW | PT_US | ((r & BIT(40)) ? PT_XD : 0);
+		}
+	for (int i = 0; i < NSPACES; i++) {
+		u64 *pdpt = gptr(tables[i] << 12);
+		for (int j = 0; j < 3; j++)
+			pdpt[j] = (tables[NSPACES + (unit_rng(&seed) % (NTABLES - NSPACES))] << 12) | PT_P;
+		pdpt[3] = (linear_pd << 12) | PT_P;
+	}
+	gctx.rflags = 0;
+	CHECK(guest_load(CR0_PG | CR0_WP | 1, tables[0] << 12, CR4_PAE | CR4_SMEP, EFER_NXE));
+	unsigned long before = n_mismatch;
+	for (int it = 0; it < 30000; it++) {
+		u64 r = unit_rng(&seed);
+		u64 gva = ((r >> 8) % 3) << 30 | ((u64)pd_idx[(r >> 12) % 8] << 21) |
+			  ((u64)pt_idx[(r >> 16) % 8] << 12);
+		switch (r % 8) {
+		case 0: /* MOV CR3: another space, or the same one reloaded */
+			CHECK(guest_load(gctx.cr0, tables[(r >> 8) % NSPACES] << 12, gctx.cr4, gctx.efer));
+			break;
+		case 1: { /* a PDPTE of the current space (takes effect at the next load) */
+			u64 pdpte = (tables[NSPACES + (r >> 20) % (NTABLES - NSPACES)] << 12) | PT_P;
+			u64 at = (gctx.cr3 & ~4095ull) + 8 * ((r >> 8) % 3);
+			CHECK_EQ(sim_access(lin_base + at, WALK_WRITE, pdpte, 8).out, OUT_OK);
+			break;
+		}
+		case 2:
+		case 3: { /* a PDE or PTE the walk of gva uses */
+			struct walk_result w;
+			struct walk_ctx c = gctx;
+			guest_walk(&gmem, &c, gva, 0, &w);
+			int l = 1 + (int)((r >> 24) % 2);
+			if (w.nlevels == 0 || l < w.level || w.status == WALK_BAD_GPA)
+				break;
+			u64 at = w.pte_gpa[l - 1];
+			if (at >> 12 == linear_pd)
+				break; /* keep the linear map */
+			u64 target = (r & (3ull << 30)) ? tables[NSPACES + (r >> 32) % (NTABLES - NSPACES)]
+							: (64 + (r >> 32) % 512);
+			u64 val = (target << 12) | ((r >> 40) & 0xe7) | ((r & BIT(29)) ? PT_P : 0) |
+				  ((r & BIT(28)) ? PT_XD : 0);
+			if ((val & PT_PS) && l == 2)
+				val &= ~0x1fe000ull; /* a valid 2 MiB frame */
+			CHECK_EQ(sim_access(lin_base + at, WALK_WRITE, val, 8).out, OUT_OK);
+			CHECK_EQ(*(u64 *)gptr(at), val);
+			guest_flush();
+			if (!check_access(gva, accesses[(r >> 48) % ARRAY_SIZE(accesses)], "PAE edit"))
+				unit_current_failed = 1;
+			break;
+		}
+		default:
+			if (!check_access(gva | ((r >> 40) & 0xfff), accesses[(r >> 32) % ARRAY_SIZE(accesses)],
+					  "PAE edits"))
+				unit_current_failed = 1;
+		}
+	}
+	CHECK_EQ(n_mismatch, before);
+	CHECK(mmu.stats.pt_writes > 100);
+	mmu_stop();
+}
+
 /* Fuzz: random bytes as page tables in every format, random registers;
  * everything must match the reference and nothing may crash. */
 TEST(fuzz_tables)
@@ -896,6 +983,7 @@ int main(void)
 	RUN(reclaim_bounded_pool);
 	RUN(random_guest_edits);
 	RUN(random_guest_edits_32bit);
+	RUN(random_guest_edits_pae);
 	RUN(fuzz_tables);
 	RUN(permission_matrix_4level);
 	fprintf(stderr, "shadow: %lu accesses compared, %lu remote flushes\n", n_access, flushes);
