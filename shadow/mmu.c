@@ -426,6 +426,7 @@ enum mmu_fault_result mmu_page_fault(struct mmu_vcpu *mv, u64 gva, u32 error_cod
 		break;
 	case WALK_BAD_GPA:
 		out->why = "a guest page-table entry lies outside guest RAM";
+		out->gpa = w.pte_gpa[w.level - 1];
 		res = MMU_FAULT_ERROR;
 		break;
 	default:

@@ -195,7 +195,8 @@ enum mmu_fault_result {
 
 struct mmu_fault {
 	u32 error_code;		/* MMU_FAULT_INJECT */
-	u64 gpa;		/* MMU_FAULT_MMIO / EMULATE: where the access goes */
+	u64 gpa;		/* MMU_FAULT_MMIO / EMULATE: where the access goes;
+				 * ERROR: the entry outside RAM, if that was it */
 	const char *why;	/* MMU_FAULT_ERROR */
 };
 

@@ -313,6 +313,12 @@ def guest_tests(mode):
           guest("access_matrix") + (" -- strict=1" if shadow else ""),
           [r"ok   32-bit 4K", r"ok   PAE 4K", r"ok   long mode 4K", r"ok   long mode 2M", ok,
            vm_exit("access_matrix", 0x10)], smp=1, timeout=180),
+        g("page tables beyond guest RAM stop that VM alone, with a message",
+          guest("badpaging") + " name=bad1," + guest("badpaging") + " name=bad2 -- mode=pde,"
+          + guest("hello") + " name=ok",
+          [vm_exit("bad1", 0x13), vm_exit("bad2", 0x13), r"ERR  VM bad1 vCPU 0: .*0xf0000",
+           r"\[ok\] " + ok, vm_exit("ok", 0x10)],
+          forbid=[r"PANIC", r"GUEST-RESULT: fail", r"still running with paging on"]),
         g("process churn: fork/CoW/exec/exit in 32-bit paging",
           guest("churn") + " -- ops=100", [r"churn: ops=100 ", ok, vm_exit("churn", 0x10)],
           smp=1, timeout=180),

@@ -567,8 +567,12 @@ void shadow_handle_page_fault(struct vcpu *v, const struct vm_exit *e)
 		vcpu_crash(v, msg);
 		return;
 	case MMU_FAULT_ERROR:
-		umbra_snprintf(msg, sizeof(msg), "shadow paging at linear %#llx: %s",
-			       (unsigned long long)addr, f.why);
+		if (f.gpa)
+			umbra_snprintf(msg, sizeof(msg), "shadow paging at linear %#llx: %s (at %#llx)",
+				       (unsigned long long)addr, f.why, (unsigned long long)f.gpa);
+		else
+			umbra_snprintf(msg, sizeof(msg), "shadow paging at linear %#llx: %s",
+				       (unsigned long long)addr, f.why);
 		vcpu_crash(v, msg);
 		return;
 	}

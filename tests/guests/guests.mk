@@ -21,7 +21,7 @@ GUEST_LDFLAGS := -m elf_i386 -nostdlib -z max-page-size=0x1000 -z noexecstack \
 
 # The guests, and the load address of those not linked at 1 MiB.
 GUEST_NAMES := hello cpuid_msr_io exceptions timer memory isolation triplefault lowload bench_cpuid \
-	apic smp platform garbage realmode spin access_matrix churn
+	apic smp platform garbage realmode spin access_matrix churn badpaging
 GUEST_LOAD_lowload := 0x8000
 
 GUEST_LIB_SRCS := $(wildcard $(GUEST_DIR)/lib/*.c $(GUEST_DIR)/lib/*.S)
