@@ -419,13 +419,15 @@ def bochs_guest_tests(full):
            r"VM realmode: .* shadow paging", r"VM smp: .* shadow paging",
            r"\[realmode\] " + ok, r"\[smp\] " + ok, vm_exit("realmode", 0x10),
            vm_exit("smp", 0x10)], paging="shadow", cmdline="exitcode mmu=shadow"),
-        b("VT-x without EPT (bx_generic): every VM on shadow paging; real mode refused",
+        b("VT-x without EPT (bx_generic): every VM on shadow paging; real mode and page tables "
+          "beyond RAM stop only their VM",
           [(guest(n), shadow_line(n)) for n in ["hello", "exceptions", "access_matrix"]]
-          + [(guest("realmode"), "")],
+          + [(guest("realmode"), ""), (guest("badpaging"), "name=bad -- mode=pde")],
           [r"vmx: every VM runs with shadow paging", r"VM hello: .* shadow paging",
            r"\[hello\] GUEST-RESULT: pass", r"\[exceptions\] GUEST-RESULT: pass",
            r"\[access_matrix\] GUEST-RESULT: pass", vm_exit("access_matrix", 0x10),
-           vm_exit("realmode", 0x13) + r" \(the guest left protected mode; real mode under shadow paging needs"],
+           vm_exit("realmode", 0x13) + r" \(the guest left protected mode; real mode under shadow paging needs",
+           vm_exit("bad", 0x13) + r" \(shadow paging at linear 0x[0-9a-f]+: a guest page-table entry lies outside guest RAM"],
           model="bx_generic", paging="shadow", smp=1, timeout=400,
           cpuid='cpuid: level=6, family=6, model=0x2a, vendor_string="GenuineIntel", '
                 'x86_64=1, apic=xapic, simd=sse2, vmx=1'),
