@@ -128,6 +128,11 @@ struct emu_state {
 #define EMU_VEC_GP	13
 #define EMU_VEC_PF	14
 #define EMU_VEC_AC	17
+/* Not exceptions: what a translate() callback may report instead of a
+ * fault when the guest's page tables gave no architectural answer. The
+ * emulator passes them on as EMU_FAULT like any other vector. */
+#define EMU_VEC_AGAIN	0xfe	/* the tables changed under the walk: re-enter the guest */
+#define EMU_VEC_STOP	0xff	/* a table lies outside guest RAM: stop the VM */
 
 /* An exception for the caller to inject. For #PF the caller also sets the
  * guest's CR2 to cr2. */

@@ -169,6 +169,15 @@ bool vcpu_emulate(struct vcpu *v, u64 gpa)
 		virt_backend->clear_interrupt_shadow(v);
 		return true;
 	case EMU_FAULT:
+		if (fault.vector == EMU_VEC_AGAIN)
+			return true;
+		if (fault.vector == EMU_VEC_STOP) {
+			umbra_snprintf(msg, sizeof(msg), "emulating the instruction at RIP %#llx: a "
+				       "page-table entry for linear %#llx lies outside guest RAM",
+				       (unsigned long long)s.rip, (unsigned long long)fault.cr2);
+			vcpu_crash(v, msg);
+			return true;
+		}
 		if (fault.vector == VEC_PF)
 			virt_backend->set_cr2(v, fault.cr2);
 		vcpu_inject_exception(v, fault.vector, fault.has_error, fault.error);

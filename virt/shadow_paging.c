@@ -408,10 +408,11 @@ bool shadow_translate(struct vcpu *v, u64 linear, unsigned acc, u64 *gpa, struct
 	case WALK_NONCANONICAL:
 		*fault = (struct emu_fault){ VEC_GP, true, 0, 0 };
 		return false;
+	case WALK_RETRY:
+		*fault = (struct emu_fault){ .vector = EMU_VEC_AGAIN, .cr2 = linear };
+		return false;
 	default:
-		/* A table outside RAM, or entries that kept changing: the
-		 * instruction is tried again from the start. */
-		*fault = (struct emu_fault){ VEC_PF, true, acc, linear };
+		*fault = (struct emu_fault){ .vector = EMU_VEC_STOP, .cr2 = linear };
 		return false;
 	}
 }
