@@ -381,11 +381,11 @@ enum mmu_fault_result mmu_page_fault(struct mmu_vcpu *mv, u64 gva, u32 error_cod
 	unsigned long f = spin_lock(&m->lock);
 	enum mmu_fault_result res = MMU_FAULT_FIXED;
 	m->stats.faults++;
-	if (mv->reload_gen != m->reload_gen && !load_context_locked(mv)) {
-		out->why = "the shadow page pool is full of roots";
-		res = MMU_FAULT_ERROR;
+	/* A root of this vCPU was zapped: the entry path loads a new one
+	 * (mmu_reload_if_needed) and hands it to the hardware; a new root
+	 * loaded here would not reach the hardware's CR3. */
+	if (mv->reload_gen != m->reload_gen)
 		goto unlock;
-	}
 	u32 access = error_code & (PFERR_WRITE | PFERR_USER | PFERR_FETCH);
 	struct walk_ctx ctx = mv->ctx;
 	ctx.rflags = rflags;

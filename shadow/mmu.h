@@ -223,7 +223,9 @@ void mmu_vcpu_destroy(struct mmu_vcpu *mv);
 bool mmu_load_context(struct mmu_vcpu *mv, const struct walk_ctx *ctx);
 
 /* Before each entry: a root of this vCPU was zapped since it loaded it, so
- * load it again. Returns false like mmu_load_context. */
+ * load it again; the caller gives the hardware the new root_pa. Until then
+ * mmu_page_fault() does nothing (MMU_FAULT_FIXED). Returns false like
+ * mmu_load_context. */
 bool mmu_reload_if_needed(struct mmu_vcpu *mv);
 
 /*

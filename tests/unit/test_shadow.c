@@ -26,6 +26,9 @@ static struct mmu_vcpu mv;
 static struct walk_ctx gctx; /* the guest's registers */
 static u64 gpdptes[4];
 static unsigned long flushes;
+/* The hardware's CR3: set only where virt/shadow_paging.c sets it (a guest
+ * register load, the entry path's root reload), not read from the MMU. */
+static u64 hw_cr3;
 
 /* --- guest memory ------------------------------------------------------------ */
 
@@ -149,7 +152,7 @@ static const struct mmu_ops ops = { g_hpa, remote_flush, NULL };
 static struct walk_ctx hw_ctx(void)
 {
 	bool paged = gctx.cr0 & CR0_PG;
-	struct walk_ctx h = { .cr0 = CR0_PG | CR0_WP | 1, .cr3 = mv.root_pa, .cr4 = CR4_PAE,
+	struct walk_ctx h = { .cr0 = CR0_PG | CR0_WP | 1, .cr3 = hw_cr3, .cr4 = CR4_PAE,
 			      .efer = EFER_NXE, .rflags = gctx.rflags,
 			      .maxphyaddr = 52 };
 	if (paged)
@@ -186,6 +189,7 @@ static struct result sim_access(u64 gva, u32 acc, u64 store, unsigned size)
 		}
 		if (!mmu_reload_if_needed(&mv))
 			return (struct result){ OUT_ERROR, 0, 0 };
+		hw_cr3 = mv.root_pa;
 		bool implicit = acc & WALK_IMPLICIT_SUPERVISOR;
 		bool user = (acc & WALK_USER) && !implicit;
 		bool smap_ok = !implicit && (gctx.rflags & RFLAGS_AC);
@@ -381,6 +385,7 @@ static bool guest_load(u64 cr0, u64 cr3, u64 cr4, u64 efer)
 		gctx.pdptes = gpdptes;
 	}
 	bool ok = mmu_load_context(&mv, &gctx);
+	hw_cr3 = mv.root_pa;
 	guest_flush();
 	return ok;
 }
@@ -965,6 +970,11 @@ TEST(reclaim_bounded_pool)
 	mmu_zap_all(&mmu);
 	CHECK(mmu.reload_gen != gen);
 	CHECK(!mmu_audit(&mmu));
+	/* A fault that arrives before the entry path reloaded the root must
+	 * not load one itself: the hardware's CR3 would not follow. */
+	struct mmu_fault f;
+	CHECK_EQ(mmu_page_fault(&mv, gvas[0], 0, 0, &f), MMU_FAULT_FIXED);
+	CHECK_EQ(mv.root_pa, hw_cr3);
 	run_matrix("after zap-all", gvas, 64, (struct config){ 0, 0, 1, 0 });
 	mmu_stop();
 }
