@@ -605,6 +605,38 @@ TEST(paging_off_and_mmio)
 
 /* --- guest edits, through the guest's own writes ------------------------------ */
 
+/* The gpa of the level-l entry the guest's walk of gva uses; false when the
+ * walk does not get that far. */
+static bool walked_entry(u64 gva, int l, u64 *gpa)
+{
+	struct walk_result w;
+	struct walk_ctx c = gctx;
+	guest_walk(&gmem, &c, gva, 0, &w);
+	if (w.status == WALK_BAD_GPA || w.nlevels == 0 || l < w.level || l > w.nlevels)
+		return false;
+	*gpa = w.pte_gpa[l - 1];
+	return true;
+}
+
+/* The guest stores an entry through its linear map of RAM (a store the
+ * simulated CPU makes: emulated once the table is shadowed), then flushes
+ * its TLB as it must after editing an entry. */
+static void guest_edit(u64 lin_base, u64 gpa, u64 val, unsigned size)
+{
+	CHECK_EQ(sim_access(lin_base + gpa, WALK_WRITE, val, size).out, OUT_OK);
+	u64 now = 0;
+	memcpy(&now, gptr(gpa), size);
+	CHECK_EQ(now, val);
+	guest_flush();
+}
+
+/* One of the accesses, picked by r, checked against the reference. */
+static void check_some_access(u64 gva, u64 r, const char *what)
+{
+	if (!check_access(gva, accesses[r % ARRAY_SIZE(accesses)], what))
+		unit_current_failed = 1;
+}
+
 /*
  * A 4-level guest with a linear map of its RAM (2 MiB pages at 1 GiB) edits
  * its page tables at random by writing them through that map -- stores the
@@ -649,43 +681,29 @@ TEST(random_guest_edits)
 		switch (r % 8) {
 		case 0:
 		case 2: { /* the guest edits an entry through its linear map */
-			u64 t = tables[(r >> 8) % NTABLES], j = (r >> 16) % 8;
 			u64 gva = ((r >> 8) % 8) << 39 | ((r >> 12) % 8) << 30 |
 				  ((r >> 16) % 8) << 21 | ((r >> 20) % 8) << 12;
-			if (r % 8 == 2) {
-				/* An entry the walk of a recently used address
-				 * uses: the shadow must follow at once. */
-				struct walk_result w;
-				struct walk_ctx c = gctx;
-				guest_walk(&gmem, &c, gva, 0, &w);
-				int l = w.nlevels ? 1 + (int)((r >> 24) % (u64)w.nlevels) : 1;
-				if (l < w.level || w.status == WALK_BAD_GPA)
-					break;
-				t = w.pte_gpa[l - 1] >> 12;
-				j = (w.pte_gpa[l - 1] & 4095) / 8;
-			}
+			/* r % 8 == 2: an entry the walk of gva uses, so the shadow
+			 * must follow at once; else any entry of any table. */
+			u64 at = (tables[(r >> 8) % NTABLES] << 12) + 8 * ((r >> 16) % 8);
+			if (r % 8 == 2 && !walked_entry(gva, 1 + (int)((r >> 24) % 4), &at))
+				break;
 			u64 target = (r & (3ull << 30)) ? tables[(r >> 32) % NTABLES] : (64 + (r >> 32) % 512);
 			u64 val = (target << 12) | ((r >> 40) & 0xe7) | ((r & BIT(31)) ? PT_XD : 0);
 			if (r & BIT(29))
 				val |= PT_P;
-			struct result w = sim_access(lin_base + (t << 12) + 8 * j, WALK_WRITE, val, 8);
-			CHECK_EQ(w.out, OUT_OK);
-			CHECK_EQ(*(u64 *)gptr((t << 12) + 8 * j), val);
-			guest_flush();
-			if (r % 8 == 2 && !check_access(gva, accesses[(r >> 48) % ARRAY_SIZE(accesses)], "edit"))
-				unit_current_failed = 1;
+			guest_edit(lin_base, at, val, 8);
+			if (r % 8 == 2)
+				check_some_access(gva, r >> 48, "edit");
 			break;
 		}
 		case 1: /* switch address space */
 			space = (r >> 8) % NSPACES;
 			CHECK(guest_load(gctx.cr0, roots[space] << 12, gctx.cr4, gctx.efer));
 			break;
-		default: {
-			u64 gva = ((r >> 8) % 8) << 39 | ((r >> 12) % 8) << 30 | ((r >> 16) % 8) << 21 |
-				  ((r >> 20) % 8) << 12;
-			if (!check_access(gva, accesses[(r >> 32) % ARRAY_SIZE(accesses)], "edits"))
-				unit_current_failed = 1;
-		}
+		default:
+			check_some_access(((r >> 8) % 8) << 39 | ((r >> 12) % 8) << 30 |
+					  ((r >> 16) % 8) << 21 | ((r >> 20) % 8) << 12, r >> 32, "edits");
 		}
 		if (it % 5000 == 0) {
 			const char *why = mmu_audit(&mmu);
@@ -741,33 +759,22 @@ TEST(random_guest_edits_32bit)
 			break;
 		case 1:
 		case 2: { /* edit an entry the walk of gva uses, through the linear map */
-			struct walk_result w;
-			struct walk_ctx c = gctx;
-			guest_walk(&gmem, &c, gva, 0, &w);
+			u64 at;
 			int l = 1 + (int)((r >> 24) % 2);
-			if (w.nlevels == 0 || l < w.level || w.status == WALK_BAD_GPA)
-				break;
-			u64 pte_gpa = w.pte_gpa[l - 1];
-			if (l == 2 && (pte_gpa & 4095) >= 1016 * 4)
-				break; /* keep the linear map */
+			if (!walked_entry(gva, l, &at) || (l == 2 && (at & 4095) >= 1016 * 4))
+				break; /* keep the linear map (PDEs 1016-1023 of the roots) */
 			u64 target = (r & (3ull << 30)) ? tables[(r >> 32) % NTABLES] : (64 + (r >> 32) % 512);
 			u32 val = (u32)(target << 12) | (u32)((r >> 40) & 0xe7);
 			if (r & BIT(29))
 				val |= PT_P;
 			if (val & PT_PS)
 				val &= ~0x3fe000u; /* a valid 4 MiB frame */
-			struct result res = sim_access(lin_base + pte_gpa, WALK_WRITE, val, 4);
-			CHECK_EQ(res.out, OUT_OK);
-			CHECK_EQ(*(u32 *)gptr(pte_gpa), val);
-			guest_flush();
-			if (!check_access(gva, accesses[(r >> 48) % ARRAY_SIZE(accesses)], "32-bit edit"))
-				unit_current_failed = 1;
+			guest_edit(lin_base, at, val, 4);
+			check_some_access(gva, r >> 48, "32-bit edit");
 			break;
 		}
 		default:
-			if (!check_access(gva | ((r >> 40) & 0xfff), accesses[(r >> 32) % ARRAY_SIZE(accesses)],
-					  "32-bit edits"))
-				unit_current_failed = 1;
+			check_some_access(gva | ((r >> 40) & 0xfff), r >> 32, "32-bit edits");
 		}
 	}
 	CHECK_EQ(n_mismatch, before);
@@ -825,18 +832,14 @@ TEST(random_guest_edits_pae)
 			u64 pdpte = (tables[NSPACES + (r >> 20) % (NTABLES - NSPACES)] << 12) | PT_P;
 			u64 at = (gctx.cr3 & ~4095ull) + 8 * ((r >> 8) % 3);
 			CHECK_EQ(sim_access(lin_base + at, WALK_WRITE, pdpte, 8).out, OUT_OK);
+			/* no flush needed: a PDPTE takes effect at the next CR3 load */
 			break;
 		}
 		case 2:
 		case 3: { /* a PDE or PTE the walk of gva uses */
-			struct walk_result w;
-			struct walk_ctx c = gctx;
-			guest_walk(&gmem, &c, gva, 0, &w);
+			u64 at;
 			int l = 1 + (int)((r >> 24) % 2);
-			if (w.nlevels == 0 || l < w.level || w.status == WALK_BAD_GPA)
-				break;
-			u64 at = w.pte_gpa[l - 1];
-			if (at >> 12 == linear_pd)
+			if (!walked_entry(gva, l, &at) || at >> 12 == linear_pd)
 				break; /* keep the linear map */
 			u64 target = (r & (3ull << 30)) ? tables[NSPACES + (r >> 32) % (NTABLES - NSPACES)]
 							: (64 + (r >> 32) % 512);
@@ -844,17 +847,12 @@ TEST(random_guest_edits_pae)
 				  ((r & BIT(28)) ? PT_XD : 0);
 			if ((val & PT_PS) && l == 2)
 				val &= ~0x1fe000ull; /* a valid 2 MiB frame */
-			CHECK_EQ(sim_access(lin_base + at, WALK_WRITE, val, 8).out, OUT_OK);
-			CHECK_EQ(*(u64 *)gptr(at), val);
-			guest_flush();
-			if (!check_access(gva, accesses[(r >> 48) % ARRAY_SIZE(accesses)], "PAE edit"))
-				unit_current_failed = 1;
+			guest_edit(lin_base, at, val, 8);
+			check_some_access(gva, r >> 48, "PAE edit");
 			break;
 		}
 		default:
-			if (!check_access(gva | ((r >> 40) & 0xfff), accesses[(r >> 32) % ARRAY_SIZE(accesses)],
-					  "PAE edits"))
-				unit_current_failed = 1;
+			check_some_access(gva | ((r >> 40) & 0xfff), r >> 32, "PAE edits");
 		}
 	}
 	CHECK_EQ(n_mismatch, before);
