@@ -26,68 +26,13 @@ import argparse
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
+import emu
+from emu import BUILD
+
 VM_NAME = "churn"
 PASS_STATUS = 33  # the guest wrote 0x10 to the debug-exit port: (0x10 << 1) | 1
-
-
-def qemu(kernel, append, initrd, timeout):
-    """Runs Umbra in QEMU with one VM; (exit status or None on timeout, console)."""
-    cmd = ["qemu-system-x86_64", "-accel", "tcg,thread=single", "-icount", "shift=0",
-           "-cpu", "qemu64,+svm,+npt", "-m", "512", "-smp", "1", "-display", "none",
-           "-no-reboot", "-serial", "stdio", "-monitor", "none",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04",
-           "-kernel", kernel, "-append", append, "-initrd", initrd]
-    try:
-        p = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                           timeout=timeout)
-        return p.returncode, p.stdout.replace("\r", "")
-    except subprocess.TimeoutExpired as e:
-        out = e.stdout.decode(errors="replace") if isinstance(e.stdout, bytes) else (e.stdout or "")
-        return None, out.replace("\r", "")
-
-
-BOCHS_RC = """megs: 256
-romimage: file=/usr/share/bochs/BIOS-bochs-latest
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-display_library: rfb, options="timeout=0"
-ata0-master: type=cdrom, path={iso}, status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev={serial}
-clock: sync=none
-cpu: model=corei7_skylake_x, count=1, ips=50000000, reset_on_triple_fault=0
-speaker: enabled=0
-log: {log}
-"""
-
-
-def bochs(kernel64, append, guest, line, timeout):
-    """Runs Umbra in Bochs (VT-x) with one VM; (0 when it ran, None on a
-    timeout, or 1 when it could not start; the console)."""
-    with tempfile.TemporaryDirectory(prefix="umbra-churn-") as d:
-        iso = os.path.join(d, "churn.iso")
-        r = subprocess.run([os.path.join(ROOT, "scripts", "mkiso.sh"), iso, kernel64, append,
-                            guest, line], capture_output=True, text=True)
-        if r.returncode:
-            return 1, r.stderr
-        serial = os.path.join(d, "serial.txt")
-        with open(os.path.join(d, "churn.bxrc"), "w") as f:
-            f.write(BOCHS_RC.format(iso=iso, serial=serial, log=os.path.join(d, "bochs.log")))
-        with open(os.path.join(d, "cont.rc"), "w") as f:
-            f.write("c\n")
-        status = 0
-        try:
-            subprocess.run(["bochs", "-q", "-f", "churn.bxrc", "-rc", "cont.rc"], cwd=d,
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            status = None
-        out = open(serial, errors="replace").read() if os.path.exists(serial) else ""
-        return status, out.replace("\r", "")
 
 
 def parse(out):
@@ -125,11 +70,12 @@ def run_mode(args, label, append, on_bochs=False):
     line = f"name={VM_NAME} -- ops={args.ops} procs={args.procs}" + (" pae" if args.pae else "")
     if on_bochs:
         print(f"{label}: bochs ... \"{append}\" module \"{line}\"", flush=True)
-        status, out = bochs(args.kernel64, append, args.guest, line, args.timeout)
+        status, out = emu.bochs(args.kernel64, append, [(args.guest, line)], args.timeout)
     else:
         initrd = f"{args.guest} {line}"
         print(f"{label}: qemu ... -append \"{append}\" -initrd \"{initrd}\"", flush=True)
-        status, out = qemu(args.kernel, append, initrd, args.timeout)
+        status, out = emu.qemu(["-kernel", args.kernel, "-append", append, "-initrd", initrd],
+                               args.timeout)
     r = parse(out)
     why = None
     if status is None:

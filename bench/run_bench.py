@@ -13,59 +13,19 @@ pass/fail."""
 import os
 import re
 import shutil
-import subprocess
 import sys
-import tempfile
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-BUILD = os.path.join(ROOT, "build")
+import emu
+from emu import BUILD
+
 GUEST = os.path.join(BUILD, "guests", "bench_cpuid.elf")
 
 
-def qemu(args, timeout=600):
-    cmd = ["qemu-system-x86_64", "-accel", "tcg,thread=single", "-icount", "shift=0",
-           "-cpu", "qemu64,+svm,+npt", "-m", "512", "-smp", "1", "-display", "none",
-           "-no-reboot", "-serial", "stdio", "-monitor", "none",
-           "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] + args
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-    return p.stdout.replace("\r", "")
-
-
-BOCHS_RC = """megs: 256
-romimage: file=/usr/share/bochs/BIOS-bochs-latest
-vgaromimage: file=/usr/share/vgabios/vgabios.bin
-display_library: rfb, options="timeout=0"
-ata0-master: type=cdrom, path={iso}, status=inserted
-boot: cdrom
-com1: enabled=1, mode=file, dev={serial}
-clock: sync=none
-cpu: model=corei7_skylake_x, count=1, ips=50000000, reset_on_triple_fault=0
-speaker: enabled=0
-log: {log}
-"""
-
-
-def bochs(timeout=300):
+def bochs_serial():
     """bench_cpuid under Umbra on VT-x in Bochs; the serial output."""
     if not shutil.which("bochs"):
         return ""
-    with tempfile.TemporaryDirectory(prefix="umbra-bench-") as d:
-        iso = os.path.join(d, "bench.iso")
-        subprocess.run([os.path.join(ROOT, "scripts", "mkiso.sh"), iso,
-                        os.path.join(BUILD, "umbra.elf"), "exitcode", GUEST, "name=bench"],
-                       check=True, capture_output=True)
-        serial = os.path.join(d, "serial.txt")
-        with open(os.path.join(d, "bench.bxrc"), "w") as f:
-            f.write(BOCHS_RC.format(iso=iso, serial=serial, log=os.path.join(d, "bochs.log")))
-        with open(os.path.join(d, "cont.rc"), "w") as f:
-            f.write("c\n")
-        try:
-            subprocess.run(["bochs", "-q", "-f", "bench.bxrc", "-rc", "cont.rc"], cwd=d,
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
-            pass
-        return open(serial, errors="replace").read().replace("\r", "") \
-            if os.path.exists(serial) else ""
+    return emu.bochs(os.path.join(BUILD, "umbra.elf"), "exitcode", [(GUEST, "name=bench")])[1]
 
 
 def figures(out):
@@ -78,9 +38,9 @@ def figures(out):
 
 
 def main():
-    umbra = qemu(["-kernel", os.path.join(BUILD, "umbra32.elf"), "-append", "exitcode",
-                  "-initrd", GUEST + " name=bench"])
-    bare = qemu(["-kernel", GUEST])
+    umbra = emu.qemu(["-kernel", os.path.join(BUILD, "umbra32.elf"), "-append", "exitcode",
+                      "-initrd", GUEST + " name=bench"])[1]
+    bare = emu.qemu(["-kernel", GUEST])[1]
     u, b = figures(umbra), figures(bare)
     if not u:
         print("bench: no BENCH line from the guest under Umbra; console tail:")
@@ -98,7 +58,7 @@ def main():
         print(f"CPUID under Umbra / CPUID on bare QEMU: {u['cpuid_exit_ticks'] / b['cpuid_exit_ticks']:.1f}x")
     print("Reference (PLATFORM.md, same setup): KVM CPUID exit 2951, in-kernel port I/O 1536; "
           "Umbra's goal CPUID <= 740, port I/O <= 510.")
-    x = figures(bochs())
+    x = figures(bochs_serial())
     if not x:
         print("\nVT-x: no BENCH line from Bochs (not installed, or the run failed)")
         return 0

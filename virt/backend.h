@@ -7,6 +7,7 @@
 #define UMBRA_VIRT_BACKEND_H
 
 #include "lib/types.h"
+#include "virt/guest_access.h"
 
 struct tdp_format;
 struct vcpu;
@@ -89,12 +90,6 @@ struct vevent {
 enum { CR_OP_MOV_TO, CR_OP_MOV_FROM, CR_OP_CLTS, CR_OP_LMSW, CR_OP_SMSW,
        CR_OP_INVLPG /* virt/cr_decode.c only: INVLPG m (0F 01 /7) */ };
 
-/* The paging registers: as the guest sees them, or as the hardware runs
- * them under shadow paging (virt/shadow_paging.c computes the latter). */
-struct paging_regs {
-	u64 cr0, cr3, cr4, efer;
-};
-
 struct virt_backend_ops {
 	const char *name;
 	/* Per host CPU: enable VMX/SVM. Returns false with a console message. */
@@ -152,8 +147,8 @@ struct virt_backend_ops {
 	 * TLB entry of this vCPU's guest is dropped before its next entry.
 	 */
 	bool (*shadow_enable)(struct vcpu *v);
-	void (*load_shadow_paging)(struct vcpu *v, const struct paging_regs *guest,
-				   const struct paging_regs *hw);
+	void (*load_shadow_paging)(struct vcpu *v, const struct guest_paging *guest,
+				   const struct guest_paging *hw);
 	void (*flush_guest_tlb)(struct vcpu *v);
 	void (*dump)(struct vcpu *v);
 };

@@ -29,17 +29,24 @@ const char *exit_kind_name(enum vm_exit_kind k)
 	return k < EXIT_KIND_COUNT && kind_names[k] ? kind_names[k] : "?";
 }
 
+/* The mode from registers already read (CR0.PE, RFLAGS.VM, EFER.LMA, CS.L/D). */
+static enum guest_cpu_mode cpu_mode_of(struct vcpu *v, const struct guest_paging *p,
+				       const struct vseg *cs)
+{
+	if (!(p->cr0 & CR0_PE) || (virt_backend->get_rflags(v) & BIT(17)))
+		return GUEST_MODE_REAL;
+	if ((p->efer & EFER_LMA) && (cs->attr & BIT(9)))
+		return GUEST_MODE_LONG64;
+	return (cs->attr & BIT(10)) ? GUEST_MODE_PROT32 : GUEST_MODE_PROT16;
+}
+
 enum guest_cpu_mode vcpu_cpu_mode(struct vcpu *v)
 {
 	struct vseg cs;
-	struct paging_regs p;
+	struct guest_paging p;
 	vcpu_get_paging(v, &p);
 	virt_backend->get_seg(v, SEG_CS, &cs);
-	if (!(p.cr0 & CR0_PE) || (virt_backend->get_rflags(v) & BIT(17)))
-		return GUEST_MODE_REAL;
-	if ((p.efer & EFER_LMA) && (cs.attr & BIT(9)))
-		return GUEST_MODE_LONG64;
-	return (cs.attr & BIT(10)) ? GUEST_MODE_PROT32 : GUEST_MODE_PROT16;
+	return cpu_mode_of(v, &p, &cs);
 }
 
 void vcpu_crash(struct vcpu *v, const char *what)
@@ -80,15 +87,13 @@ static bool skip_instruction(struct vcpu *v, const struct vm_exit *e)
 {
 	u32 len = e->insn_len;
 	u64 rip = virt_backend->get_rip(v);
-	enum guest_cpu_mode mode = vcpu_cpu_mode(v);
+	struct guest_paging p;
+	struct vseg cs;
+	vcpu_get_paging(v, &p);
+	virt_backend->get_seg(v, SEG_CS, &cs);
+	enum guest_cpu_mode mode = cpu_mode_of(v, &p, &cs);
 	if (!len) {
-		struct guest_paging p;
-		struct vseg cs;
 		struct insn_info info;
-		struct paging_regs pr;
-		vcpu_get_paging(v, &pr);
-		p = (struct guest_paging){ pr.cr0, pr.cr3, pr.cr4, pr.efer };
-		virt_backend->get_seg(v, SEG_CS, &cs);
 		struct gpa_access mem = guest_mem_access(&v->vm->mem);
 		int n = insn_fetch_length(&mem, &p, cs.base, rip, mode, &info);
 		if (n <= 0) {

@@ -14,7 +14,8 @@ struct gpa_access {
 	void *ctx;
 };
 
-/* The guest's paging-related state (what a walk depends on). */
+/* The guest's paging-related state (what a walk depends on); under shadow
+ * paging also the registers the hardware runs instead (virt/shadow_paging.c). */
 struct guest_paging {
 	u64 cr0, cr3, cr4, efer;
 };

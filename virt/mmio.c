@@ -138,15 +138,13 @@ static void state_from_vcpu(struct vcpu *v, struct emu_state *s, struct mmio_ctx
 		virt_backend->get_seg(v, (enum vseg_index)i, &seg);
 		s->seg[i] = (struct emu_seg){ seg.sel, seg.attr, seg.limit, seg.base };
 	}
-	struct paging_regs p;
-	vcpu_get_paging(v, &p);
-	s->cr0 = p.cr0;
-	s->cr3 = p.cr3;
-	s->cr4 = p.cr4;
-	s->efer = p.efer;
+	vcpu_get_paging(v, &m->paging);
+	s->cr0 = m->paging.cr0;
+	s->cr3 = m->paging.cr3;
+	s->cr4 = m->paging.cr4;
+	s->efer = m->paging.efer;
 	s->cpl = virt_backend->get_cpl(v);
 	s->mode = vcpu_cpu_mode(v);
-	m->paging = (struct guest_paging){ s->cr0, s->cr3, s->cr4, s->efer };
 }
 
 bool vcpu_emulate(struct vcpu *v, u64 gpa)

@@ -62,7 +62,7 @@ bool vcpu_rdmsr(struct vcpu *v, u32 msr, u64 *val)
 		return true;
 	}
 	if (msr == MSR_EFER) {
-		struct paging_regs p;
+		struct guest_paging p;
 		vcpu_get_paging(v, &p);
 		*val = p.efer;
 		return true;
@@ -106,7 +106,7 @@ bool vcpu_wrmsr(struct vcpu *v, u32 msr, u64 val)
 		return true;
 	}
 	if (msr == MSR_EFER) {
-		struct paging_regs p;
+		struct guest_paging p;
 		vcpu_get_paging(v, &p);
 		/* LME may not change while paging is on (SDM 3 9.8.5). */
 		if ((p.cr0 & CR0_PG) && ((p.efer ^ val) & EFER_LME))

@@ -195,23 +195,14 @@ void shadow_vcpu_destroy(struct vcpu *v)
 
 /* --- the paging registers ------------------------------------------------- */
 
-void vcpu_get_paging(struct vcpu *v, struct paging_regs *out)
-{
-	if (v->shadow) {
-		*out = v->shadow->guest;
-		return;
-	}
-	virt_backend->get_paging(v, &out->cr0, &out->cr3, &out->cr4, &out->efer);
-}
-
 static struct walk_ctx walk_ctx_of(struct shadow_vcpu *s)
 {
-	struct paging_regs *g = &s->guest;
+	struct guest_paging *g = &s->guest;
 	return (struct walk_ctx){ g->cr0, g->cr3, g->cr4, g->efer, 0, s->maxphyaddr,
 				  s->walk_features, s->pdptes };
 }
 
-static bool pae_paging(const struct paging_regs *g)
+static bool pae_paging(const struct guest_paging *g)
 {
 	return (g->cr0 & CR0_PG) && (g->cr4 & CR4_PAE) && !(g->efer & EFER_LMA);
 }
@@ -221,7 +212,7 @@ static bool pae_paging(const struct paging_regs *g)
 static bool load_paging(struct vcpu *v)
 {
 	struct shadow_vcpu *s = sv(v);
-	struct paging_regs *g = &s->guest, hw;
+	struct guest_paging *g = &s->guest, hw;
 	struct walk_ctx ctx = walk_ctx_of(s);
 	if (!mmu_load_context(&s->mmu, &ctx)) {
 		vcpu_crash(v, "shadow paging: no room for the page-table root");
@@ -244,7 +235,7 @@ static bool load_paging(struct vcpu *v)
 void shadow_vcpu_reset(struct vcpu *v, u64 cr0)
 {
 	struct shadow_vcpu *s = sv(v);
-	s->guest = (struct paging_regs){ cr0, 0, 0, 0 };
+	s->guest = (struct guest_paging){ cr0, 0, 0, 0 };
 	if (!(cr0 & CR0_PE) && virt_shadow_real_mode == SHADOW_REAL_MODE_NONE) {
 		vcpu_crash(v, "real mode under shadow paging needs AMD-V or VT-x with "
 			      "unrestricted guest (EPT)");
@@ -283,7 +274,7 @@ static bool in_long_mode_64(struct vcpu *v)
 	return vcpu_cpu_mode(v) == GUEST_MODE_LONG64;
 }
 
-static bool load_pdptes(struct vcpu *v, const struct paging_regs *g)
+static bool load_pdptes(struct vcpu *v, const struct guest_paging *g)
 {
 	struct shadow_vcpu *s = sv(v);
 	struct walk_ctx ctx = walk_ctx_of(s);
@@ -300,7 +291,7 @@ static bool load_pdptes(struct vcpu *v, const struct paging_regs *g)
 
 /* Commits new registers: PDPTEs when PAE paging is (re)entered or CR3
  * changes under it (SDM §4.4.1), then the MMU and the hardware. */
-static bool commit(struct vcpu *v, const struct paging_regs *n, bool reload_pdptes)
+static bool commit(struct vcpu *v, const struct guest_paging *n, bool reload_pdptes)
 {
 	if (pae_paging(n) && reload_pdptes && !load_pdptes(v, n))
 		return false;
@@ -311,7 +302,7 @@ static bool commit(struct vcpu *v, const struct paging_regs *n, bool reload_pdpt
 
 static bool set_cr0(struct vcpu *v, u64 val)
 {
-	struct paging_regs n = sv(v)->guest;
+	struct guest_paging n = sv(v)->guest;
 	u64 old = n.cr0;
 	if ((val >> 32) || ((val & CR0_PG) && !(val & CR0_PE)) || ((val & CR0_NW) && !(val & CR0_CD)))
 		return false;
@@ -355,7 +346,7 @@ static u64 cr4_allowed(struct vcpu *v)
 
 static bool set_cr4(struct vcpu *v, u64 val)
 {
-	struct paging_regs n = sv(v)->guest;
+	struct guest_paging n = sv(v)->guest;
 	u64 old = n.cr4;
 	if (val & ~cr4_allowed(v))
 		return false;
@@ -367,7 +358,7 @@ static bool set_cr4(struct vcpu *v, u64 val)
 
 static bool set_cr3(struct vcpu *v, u64 val)
 {
-	struct paging_regs n = sv(v)->guest;
+	struct guest_paging n = sv(v)->guest;
 	if (n.efer & EFER_LMA) {
 		/* Bits above MAXPHYADDR are reserved; PCID is not offered, so
 		 * bit 63 is too (§4.5, MOV CR). */
@@ -382,7 +373,7 @@ static bool set_cr3(struct vcpu *v, u64 val)
 
 bool shadow_set_efer(struct vcpu *v, u64 efer)
 {
-	struct paging_regs n = sv(v)->guest;
+	struct guest_paging n = sv(v)->guest;
 	/* What the backend accepts (reserved bits); LMA stays the CPU's. */
 	if (!virt_backend->set_efer(v, efer))
 		return false;
@@ -432,9 +423,7 @@ bool shadow_ram_write(struct vm *vm, u64 gpa, const void *buf, unsigned len)
 /* The instruction at RIP (AMD-V without decode assists names only the CR). */
 static bool fetch_cr_insn(struct vcpu *v, struct cr_insn *insn)
 {
-	struct paging_regs g;
-	vcpu_get_paging(v, &g);
-	struct guest_paging p = { g.cr0, g.cr3, g.cr4, g.efer };
+	struct guest_paging p = sv(v)->guest;
 	struct vseg cs;
 	virt_backend->get_seg(v, SEG_CS, &cs);
 	u64 lin = cs.base + virt_backend->get_rip(v);
@@ -481,7 +470,7 @@ void shadow_handle_cr_access(struct vcpu *v, const struct vm_exit *e)
 			return; /* the bytes changed under us: run it again */
 		insn = d;
 	}
-	struct paging_regs *g = &sv(v)->guest;
+	struct guest_paging *g = &sv(v)->guest;
 	bool wide = in_long_mode_64(v), ok = true;
 	u64 src = insn.gpr >= 0 ? v->gpr[insn.gpr] : 0;
 	if (!wide)

@@ -12,13 +12,14 @@
 #include "shadow/mmu.h"
 #include "virt/backend.h"
 #include "virt/emulate.h"
+#include "virt/vm.h"
 
 struct vcpu;
 struct vm;
 
 struct shadow_vcpu {
 	struct mmu_vcpu mmu;
-	struct paging_regs guest;	/* what the guest sees */
+	struct guest_paging guest;	/* what the guest sees */
 	u64 pdptes[4];			/* PAE paging: the PDPTE registers */
 	u32 flush_req;			/* set by others: flush before the next entry */
 	u8 maxphyaddr;
@@ -39,8 +40,16 @@ bool shadow_prepare_entry(struct vcpu *v);
 /* With guest mode announced (vcpu.in_guest): flush the TLB if asked. */
 void shadow_flush_before_entry(struct vcpu *v);
 
-/* The guest's paging registers in either mode. */
-void vcpu_get_paging(struct vcpu *v, struct paging_regs *out);
+/* The guest's paging registers in either mode (on every exit's path:
+ * inline). */
+static inline void vcpu_get_paging(struct vcpu *v, struct guest_paging *out)
+{
+	if (v->shadow) {
+		*out = v->shadow->guest;
+		return;
+	}
+	virt_backend->get_paging(v, &out->cr0, &out->cr3, &out->cr4, &out->efer);
+}
 /* WRMSR EFER in shadow mode; false: #GP. */
 bool shadow_set_efer(struct vcpu *v, u64 efer);
 

@@ -325,8 +325,8 @@ static bool svm_shadow_enable(struct vcpu *v)
 	return true;
 }
 
-static void svm_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
-				   const struct paging_regs *hw)
+static void svm_load_shadow_paging(struct vcpu *v, const struct guest_paging *guest,
+				   const struct guest_paging *hw)
 {
 	(void)guest; /* reads of CR0/CR3/CR4 and EFER exit: the generic code answers */
 	struct vmcb_save *s = &vmcb_of(v)->save;

@@ -36,7 +36,7 @@ static bool global_ok;
 static paddr_t vmxon_region[MAX_CPUS];
 static bool vmx_on[MAX_CPUS];
 static u64 cpu_efer[MAX_CPUS]; /* without the EFER controls: EFER as last written */
-static struct vmx_vcpu *current_vmcs[MAX_CPUS];
+struct vmx_vcpu *vmx_current_vmcs[MAX_CPUS];
 
 /* ---- machine-wide setup ------------------------------------------------- */
 
@@ -200,7 +200,7 @@ static void vmx_cpu_disable(void)
 	vmxoff();
 	write_cr4(read_cr4() & ~CR4_VMXE);
 	vmx_on[cpu] = false;
-	current_vmcs[cpu] = NULL;
+	vmx_current_vmcs[cpu] = NULL;
 	log_debug("vmx: CPU %u left VMX operation", cpu);
 }
 
@@ -233,18 +233,18 @@ static void apply_pending(struct vcpu *v, struct vmx_vcpu *s, u32 cpu)
 	s->pending = 0;
 }
 
-struct vmx_vcpu *vmx_load(struct vcpu *v)
+struct vmx_vcpu *vmx_load_slow(struct vcpu *v)
 {
 	struct vmx_vcpu *s = vmx(v);
 	u32 cpu = this_cpu_index();
-	if (current_vmcs[cpu] != s) {
+	if (vmx_current_vmcs[cpu] != s) {
 		if (s->cpu >= 0 && (u32)s->cpu != cpu)
 			panic("vmx: VM %s vCPU %u: VMCS active on CPU %d used on CPU %u",
 			      v->vm->name, v->id, s->cpu, cpu);
 		if (!vmptrld(s->vmcs_pa))
 			panic("vmx: VMPTRLD %#llx failed on CPU %u",
 			      (unsigned long long)s->vmcs_pa, cpu);
-		current_vmcs[cpu] = s;
+		vmx_current_vmcs[cpu] = s;
 		if (s->cpu < 0) {
 			vmcs_setup_controls(v);
 			vmcs_setup_host();
@@ -322,8 +322,8 @@ static void unload_on_cpu(void *arg)
 	struct vmx_vcpu *s = arg;
 	u32 cpu = this_cpu_index();
 	vmclear(s->vmcs_pa);
-	if (current_vmcs[cpu] == s)
-		current_vmcs[cpu] = NULL;
+	if (vmx_current_vmcs[cpu] == s)
+		vmx_current_vmcs[cpu] = NULL;
 	vmx_guest_msrs_forget(cpu, s);
 	s->cpu = -1;
 }
@@ -353,7 +353,7 @@ static void reset_shadow_view(struct vmx_vcpu *s, u64 cr0)
 {
 	if (!s->shadow)
 		return;
-	s->paging_guest = (struct paging_regs){ .cr0 = cr0 };
+	s->paging_guest = (struct guest_paging){ .cr0 = cr0 };
 	s->pending &= ~VMX_PENDING_PAGING;
 }
 

@@ -7,6 +7,7 @@
 
 #include "arch/x86/vmx/vmx_controls.h"
 #include "arch/x86/vmx/vmx_insn.h"
+#include "kernel/percpu.h"
 #include "lib/types.h"
 #include "virt/vm.h"
 
@@ -33,7 +34,7 @@ struct vmx_vcpu {
 	/* Shadow paging: the guest's view of its paging registers (what the
 	 * read shadows hold, and CR3/EFER, which the VMCS does not have), and
 	 * the registers the hardware runs (VMX_PENDING_PAGING). */
-	struct paging_regs paging_guest, paging_hw;
+	struct guest_paging paging_guest, paging_hw;
 	/* Without the EFER/PAT VMCS controls (vmx_cfg.efer_controls,
 	 * pat_controls), which only shadow-paging VMs run without: the real
 	 * EFER the guest runs with (LMA/LME from "IA-32e mode guest", SCE
@@ -83,7 +84,18 @@ static inline struct vmx_vcpu *vmx(struct vcpu *v) { return v->arch; }
 /* vmx.c: makes v's VMCS current on this CPU (setting it up on first use,
  * applying pending state). Interrupts must be off: a preempting vCPU thread
  * would load its own VMCS. */
-struct vmx_vcpu *vmx_load(struct vcpu *v);
+struct vmx_vcpu *vmx_load_slow(struct vcpu *v);
+extern struct vmx_vcpu *vmx_current_vmcs[MAX_CPUS];
+/* Makes v's VMCS current on this CPU and writes what is pending for it.
+ * Interrupts off. Inline: every register access of an exit starts here,
+ * and the VMCS is almost always current with nothing pending. */
+static inline struct vmx_vcpu *vmx_load(struct vcpu *v)
+{
+	struct vmx_vcpu *s = vmx(v);
+	if (likely(vmx_current_vmcs[this_cpu_index()] == s && !s->pending))
+		return s;
+	return vmx_load_slow(v);
+}
 /* VMCS access from any backend op: loads the VMCS with interrupts off. */
 u64 vmx_read(struct vcpu *v, u64 field);
 void vmx_write(struct vcpu *v, u64 field, u64 value);
@@ -136,8 +148,8 @@ void vmx_write_pending_event(struct vmx_vcpu *s);
  * vmx_load writes of the state they record (current VMCS): the paging
  * registers (VMX_PENDING_PAGING) and the controls (VMX_PENDING_CONTROLS). */
 bool vmx_shadow_enable(struct vcpu *v);
-void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
-			    const struct paging_regs *hw);
+void vmx_load_shadow_paging(struct vcpu *v, const struct guest_paging *guest,
+			    const struct guest_paging *hw);
 void vmx_flush_guest_tlb(struct vcpu *v);
 void vmx_write_shadow_paging(struct vmx_vcpu *s);
 void vmx_write_controls(struct vmx_vcpu *s);

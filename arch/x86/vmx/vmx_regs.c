@@ -140,7 +140,7 @@ bool vmx_set_efer(struct vcpu *v, u64 efer)
 	if (s->shadow) {
 		/* The generic shadow-paging code normally loads EFER with the
 		 * other paging registers; this keeps LMA, as below. */
-		struct paging_regs g = s->paging_guest, hw = s->paging_hw;
+		struct guest_paging g = s->paging_guest, hw = s->paging_hw;
 		g.efer = (efer & ~EFER_LMA) | (g.efer & EFER_LMA);
 		hw.efer = (efer & ~EFER_LMA) | (hw.efer & EFER_LMA);
 		if (s->pending & VMX_PENDING_PAGING) {

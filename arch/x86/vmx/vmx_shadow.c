@@ -36,16 +36,16 @@ bool vmx_shadow_enable(struct vcpu *v)
 	s->eptp = ept_pointer(v->vm->mem.root);
 	/* The view a reset recorded before this call (none: reset state). */
 	if (s->pending & VMX_PENDING_RESET)
-		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_PROTECTED32 };
+		s->paging_guest = (struct guest_paging){ .cr0 = VMX_RESET_CR0_PROTECTED32 };
 	else if (s->pending & VMX_PENDING_RESET_REAL)
-		s->paging_guest = (struct paging_regs){ .cr0 = VMX_RESET_CR0_REAL };
+		s->paging_guest = (struct guest_paging){ .cr0 = VMX_RESET_CR0_REAL };
 	return true;
 }
 
 /* Called on every guest CR0/CR3/CR4/EFER change the generic code emulates,
  * possibly on the creating CPU: recorded, written at the next load. */
-void vmx_load_shadow_paging(struct vcpu *v, const struct paging_regs *guest,
-			    const struct paging_regs *hw)
+void vmx_load_shadow_paging(struct vcpu *v, const struct guest_paging *guest,
+			    const struct guest_paging *hw)
 {
 	struct vmx_vcpu *s = vmx(v);
 	const struct vmx_vm_controls *ctl =
@@ -79,7 +79,7 @@ void vmx_flush_guest_tlb(struct vcpu *v)
  * EPT, VM entry loads the PAE PDPTEs from CR3 itself (26.3.2.4). */
 void vmx_write_shadow_paging(struct vmx_vcpu *s)
 {
-	const struct paging_regs *g = &s->paging_guest, *hw = &s->paging_hw;
+	const struct guest_paging *g = &s->paging_guest, *hw = &s->paging_hw;
 	vmcs_write(VMCS_CR0_READ_SHADOW, g->cr0);
 	vmcs_write(VMCS_CR4_READ_SHADOW, g->cr4);
 	if (!(g->cr0 & CR0_PE)) {
