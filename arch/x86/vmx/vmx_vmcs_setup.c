@@ -155,6 +155,20 @@ static void reset_common(struct vcpu *v, u64 rip)
 	s->flush_pending = true;
 }
 
+/* GDTR/IDTR (IVT at 0) and CR0/CR4 of a reset: the guest's CR0 in the read
+ * shadow, the real one with VMX's fixed bits, CR4 = 0. */
+static void write_reset_tables_and_crs(u32 gdtr_limit, u64 cr0)
+{
+	vmcs_write(VMCS_GUEST_GDTR_BASE, 0);
+	vmcs_write(VMCS_GUEST_GDTR_LIMIT, gdtr_limit);
+	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
+	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
+	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
+	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
+	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
+	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
+}
+
 /* Guest-state area (25.4) for the multiboot v1 entry (multiboot spec 3.2):
  * flat 4 GiB 32-bit code and data, CR0.PE on, paging off, interrupts off.
  * Only unrestricted guest allows CR0.PG=0 with PE=1 (26.3.1.1). The guest
@@ -174,16 +188,7 @@ void vmcs_setup_guest_protected32(struct vcpu *v, u32 eip)
 	seg_write(SEG_GS, 0x10, data, 0xffffffff, 0);
 	seg_write(SEG_LDTR, 0, AR_UNUSABLE, 0, 0);
 	seg_write(SEG_TR, 0, 0xb | AR_P, 0xffff, 0); /* busy 32-bit TSS, as after reset */
-	vmcs_write(VMCS_GUEST_GDTR_BASE, 0);
-	vmcs_write(VMCS_GUEST_GDTR_LIMIT, 0);
-	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
-	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
-
-	u64 cr0 = VMX_RESET_CR0_PROTECTED32;
-	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
-	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
-	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
-	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
+	write_reset_tables_and_crs(0, VMX_RESET_CR0_PROTECTED32);
 	vmcs_setup_guest_power_on(v);
 	for (int i = 0; i < VMX_SWAPPED_MSRS; i++)
 		vmx(v)->swapped_msrs[i] = 0;
@@ -207,14 +212,6 @@ void vmcs_setup_guest_real_mode(struct vcpu *v, u8 vector)
 	seg_write(SEG_GS, 0, data, 0xffff, 0);
 	seg_write(SEG_LDTR, 0, 0x2 | AR_P, 0xffff, 0);
 	seg_write(SEG_TR, 0, 0xb | AR_P, 0xffff, 0);
-	vmcs_write(VMCS_GUEST_GDTR_BASE, 0);
-	vmcs_write(VMCS_GUEST_GDTR_LIMIT, 0xffff);
-	vmcs_write(VMCS_GUEST_IDTR_BASE, 0);
-	vmcs_write(VMCS_GUEST_IDTR_LIMIT, 0x3ff);
-	u64 cr0 = VMX_RESET_CR0_REAL;
-	vmcs_write(VMCS_CR0_READ_SHADOW, cr0);
-	vmcs_write(VMCS_GUEST_CR0, vmx_guest_cr0_real(&vmx_cfg, cr0));
-	vmcs_write(VMCS_CR4_READ_SHADOW, 0);
-	vmcs_write(VMCS_GUEST_CR4, vmx_guest_cr4_real(&vmx_cfg, 0));
+	write_reset_tables_and_crs(0xffff, VMX_RESET_CR0_REAL);
 	reset_common(v, 0);
 }
